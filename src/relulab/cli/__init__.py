@@ -1,0 +1,21 @@
+"""The ``relulab`` command line: a thin typer layer over the Python API.
+
+Only the CLI resolves devices and paths. Bad input prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from relulab.cli.common import console
+from relulab.cli.train import register as register_train
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="relulab: teacher-student experiments with over-parameterized ReLU nets.")
+register_train(app)
+
+__all__ = ["app", "main", "console"]
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""Shared CLI pieces: error handling, device resolution, console."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+import typer
+from rich.console import Console
+
+from relulab.config import ConfigError
+from relulab.store import StoreError
+
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, StoreError, FileNotFoundError,
+                                            NotADirectoryError)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` (one line) to stderr and return the exit-2 exception."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code=2)
+
+
+def user_errors(fn: F) -> F:
+    """Turn library validation errors into a one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda requested but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got '{name}'")
+    return torch.device(name)

@@ -1,0 +1,317 @@
+"""Run configuration: frozen, validated dataclasses and ``key=value`` overrides.
+
+Glossary used across relulab: ``S`` seeds/configs, ``N`` samples, ``d`` input dim,
+``m`` teacher width, ``n`` student width, ``L`` depth, ``c`` outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value or override is invalid (one-line message)."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    kind: Literal["fc", "conv"] = "fc"  # fully connected or convolutional teacher
+    input_dim: int = 20  # d (fc); conv inputs are 1 x image_size x image_size
+    widths: tuple[int, ...] = (10, 15, 20, 25)  # hidden widths (fc) / channels (conv), bottom up
+    output_dim: int = 100  # c, linear top layer
+    image_size: int = 16  # conv only: input side length
+    weight_choices: tuple[float, ...] = (-0.5, -0.25, 0.0, 0.25, 0.5)  # discrete entry set
+    bias: Literal["uniform", "constant"] = "uniform"  # U(-bias_range, bias_range) or constant
+    bias_range: float = 0.5
+    bias_value: float = -0.1  # used when bias == "constant"
+    normalize: Literal["row_and_bias", "fan_in", "none"] = "row_and_bias"
+    # row_and_bias: row and its bias divided by |row|+1e-5 (Luck Matters, all layers);
+    # fan_in: hidden rows to unit norm, bias and output layer untouched (Student Specialization)
+    fan_out_decay: float = 0.0  # p: fan-out of node i divided by (i+1)^p
+    bias_tuning: bool = False  # set biases so each node is active on 50 % of the eval set
+    standardize_output: bool = False  # outputs mean 0, std 1 on the eval set
+    leaky_slope: float = 0.0  # 0 = ReLU
+
+    def __post_init__(self) -> None:
+        _check(self.input_dim >= 1, f"teacher.input_dim must be positive, got {self.input_dim}")
+        _check(len(self.widths) >= 1, "teacher.widths must list at least one hidden layer")
+        for w in self.widths:
+            _check(w >= 1, f"teacher.widths must be positive, got {w}")
+        _check(self.output_dim >= 1, f"teacher.output_dim must be positive, got {self.output_dim}")
+        _check(len(self.weight_choices) >= 2, "teacher.weight_choices needs at least two values")
+        _check(any(v != 0 for v in self.weight_choices), "teacher.weight_choices are all zero")
+        _check(self.bias_range >= 0, "teacher.bias_range must be >= 0")
+        _check(self.fan_out_decay >= 0, "teacher.fan_out_decay (p) must be >= 0")
+        if self.kind == "conv":
+            _check(self.image_size - 2 * len(self.widths) >= 1,
+                   "conv teacher: image_size too small for the number of 3x3 layers")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    multi: int = 10  # each hidden layer multi x the teacher's width
+    widths: tuple[int, ...] | None = None  # explicit hidden widths (overrides multi)
+    init: Literal["default", "normal"] = "default"  # PyTorch default init or N(0, init_std^2)
+    init_std: float = 0.005  # used when init == "normal"; biases then start at 0
+    scale_down: float = 1.0  # multiply initial weights (and biases) by this
+    leaky_slope: float = 0.0  # 0 = ReLU
+    batchnorm: bool = False  # Linear -> ReLU -> BN (affine off)
+
+    def __post_init__(self) -> None:
+        _check(self.multi >= 1, f"student.multi must be >= 1, got {self.multi}")
+        if self.widths is not None:
+            for w in self.widths:
+                _check(w >= 1, f"student.widths must be positive, got {w}")
+        _check(self.init_std >= 0, "student.init_std must be >= 0")
+        _check(self.scale_down > 0, "student.scale_down must be > 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    kind: Literal["gaussian", "uniform"] = "gaussian"  # N(0, std^2 I) or U(-std, std)^d
+    std: float = 10.0  # sigma of the Gaussian / half-width of the uniform box
+    train_size: int | None = 100_000  # finite training set per seed; None = fresh samples
+    eval_size: int = 1024  # separate eval set per seed
+
+    def __post_init__(self) -> None:
+        _check(self.std > 0, f"data.std must be > 0, got {self.std}")
+        _check(self.train_size is None or self.train_size >= 1,
+               "data.train_size must be positive (or none for fresh samples)")
+        _check(self.eval_size >= 2, "data.eval_size must be >= 2")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["sgd", "adam", "gd"] = "sgd"  # gd = full-batch gradient descent
+    lr: float = 0.01
+    lr_schedule: tuple[tuple[int, float], ...] = ()  # ((epoch, lr), ...), overrides lr
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)  # adam
+    batch_size: int = 64
+    epochs: int = 40
+    steps_per_epoch: int | None = None  # None = ceil(train_size / batch_size)
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
+        _check(self.batch_size >= 1, f"optim.batch_size must be positive, got {self.batch_size}")
+        _check(self.epochs >= 0, f"optim.epochs must be >= 0, got {self.epochs}")
+        _check(self.steps_per_epoch is None or self.steps_per_epoch >= 1,
+               "optim.steps_per_epoch must be positive")
+        _check(0 <= self.momentum < 1, "optim.momentum must be in [0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay must be >= 0")
+        for e, lr in self.lr_schedule:
+            _check(e >= 0 and lr > 0, f"optim.lr_schedule entry ({e}, {lr}) is invalid")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate in effect at ``epoch`` (last schedule entry with start <= epoch)."""
+        lr = self.lr
+        for start, value in sorted(self.lr_schedule):
+            if start <= epoch:
+                lr = value
+        return lr
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    root_seed: int = 0  # all generators derive from (root_seed, seed, stream)
+    stats_every: int = 1  # statistics cadence in epochs (plus at init); 0 = only init and end
+
+    def __post_init__(self) -> None:
+        _check(self.stats_every >= 0, "stats_every must be >= 0")
+        if self.student.widths is not None:
+            _check(len(self.student.widths) == len(self.teacher.widths),
+                   "student.widths must have one entry per teacher hidden layer")
+
+    @property
+    def student_widths(self) -> tuple[int, ...]:
+        if self.student.widths is not None:
+            return tuple(self.student.widths)
+        return tuple(w * self.student.multi for w in self.teacher.widths)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        o = self.optim
+        if o.name == "gd":
+            return 1
+        if o.steps_per_epoch is not None:
+            return o.steps_per_epoch
+        if self.data.train_size is None:
+            return 1000
+        return -(-self.data.train_size // o.batch_size)
+
+    @property
+    def batch_size(self) -> int:
+        if self.optim.name == "gd":
+            _check(self.data.train_size is not None, "optim.name=gd needs a finite data.train_size")
+            return int(self.data.train_size)  # type: ignore[arg-type]
+        return self.optim.batch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Stable short hash of the full config (for manifests and run identity)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides: "student.multi=5", "p=1.5", "widths=50,75"  (no eval: values parsed by field type)
+
+ALIASES: dict[str, str] = {
+    "d": "teacher.input_dim",
+    "m": "teacher.widths",
+    "widths": "teacher.widths",
+    "c": "teacher.output_dim",
+    "p": "teacher.fan_out_decay",
+    "multi": "student.multi",
+    "init_std": "student.init_std",
+    "sigma": "data.std",
+    "data_std": "data.std",
+    "N": "data.train_size",
+    "lr": "optim.lr",
+    "batch": "optim.batch_size",
+    "batch_size": "optim.batch_size",
+    "epochs": "optim.epochs",
+    "steps_per_epoch": "optim.steps_per_epoch",
+    "seed": "root_seed",
+}
+
+_SECTIONS = {"teacher": TeacherConfig, "student": StudentConfig, "data": DataConfig,
+             "optim": OptimConfig}
+
+
+def resolve_key(key: str) -> tuple[str | None, str]:
+    """Map an override key (alias or dotted path) to (section or None, field name)."""
+    path = ALIASES.get(key, key)
+    if "." in path:
+        section, name = path.split(".", 1)
+        _check(section in _SECTIONS, f"unknown config key '{key}'")
+        names = {f.name for f in fields(_SECTIONS[section])}
+        _check(name in names, f"unknown config key '{key}'")
+        return section, name
+    names = {f.name for f in fields(RunConfig)} - set(_SECTIONS)
+    _check(path in names, f"unknown config key '{key}'")
+    return None, path
+
+
+def _field_type(section: str | None, name: str) -> Any:
+    cls = _SECTIONS[section] if section else RunConfig
+    return typing.get_type_hints(cls)[name]
+
+
+def _parse_scalar(text: str, tp: Any, key: str) -> Any:
+    text = text.strip()
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        _check(text in typing.get_args(tp),
+               f"{key}: '{text}' is not one of {', '.join(map(str, typing.get_args(tp)))}")
+        return text
+    if tp is bool:
+        low = text.lower()
+        _check(low in {"true", "false", "1", "0", "yes", "no"}, f"{key}: '{text}' is not a bool")
+        return low in {"true", "1", "yes"}
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: '{text}' is not an integer") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: '{text}' is not a number") from None
+    if tp is str:
+        return text
+    raise ConfigError(f"{key}: cannot parse values of type {tp}")
+
+
+def parse_value(key: str, text: str) -> Any:
+    """Parse ``text`` into the type of config field ``key`` (raises ConfigError)."""
+    section, name = resolve_key(key)
+    tp = _field_type(section, name)
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        if text.strip().lower() in {"none", "null"} and type(None) in args:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple:
+        if name == "lr_schedule":  # "0:0.2,20:0.1"
+            out = []
+            for part in filter(None, text.split(",")):
+                _check(":" in part, f"{key}: entry '{part}' is not epoch:lr")
+                e, lr = part.split(":", 1)
+                out.append((_parse_scalar(e, int, key), _parse_scalar(lr, float, key)))
+            return tuple(out)
+        item = args[0]
+        parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+        _check(len(parts) > 0, f"{key}: empty list")
+        return tuple(_parse_scalar(p, item, key) for p in parts)
+    return _parse_scalar(text, tp, key)
+
+
+def with_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Return ``cfg`` with ``{key: value}`` applied; string values are parsed by field type."""
+    sections: dict[str | None, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        section, name = resolve_key(key)
+        if isinstance(value, str):
+            value = parse_value(key, value)
+        elif section == "teacher" and name == "widths" and isinstance(value, int):
+            value = (value,)
+        sections.setdefault(section, {})[name] = value
+    top = sections.pop(None, {})
+    kwargs = dict(top)
+    try:
+        for section, vals in sections.items():
+            kwargs[section] = replace(getattr(cfg, section), **vals)  # type: ignore[arg-type]
+        return replace(cfg, **kwargs)
+    except TypeError as exc:  # wrong python type passed through the API
+        raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def parse_set_args(items: list[str]) -> dict[str, str]:
+    """Parse CLI ``--set key=value`` items into a dict (raises ConfigError on malformed)."""
+    out: dict[str, str] = {}
+    for item in items:
+        _check("=" in item and item.split("=", 1)[0].strip() != "",
+               f"--set '{item}' is not key=value")
+        k, v = item.split("=", 1)
+        resolve_key(k.strip())
+        out[k.strip()] = v
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Inverse of :meth:`RunConfig.to_dict` (lists become tuples)."""
+
+    def tup(v: Any) -> Any:
+        if isinstance(v, list):
+            return tuple(tup(x) for x in v)
+        return v
+
+    kw: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        if name in data:
+            kw[name] = cls(**{k: tup(v) for k, v in data[name].items()})
+    for k in ("root_seed", "stats_every"):
+        if k in data:
+            kw[k] = data[k]
+    return RunConfig(**kw)

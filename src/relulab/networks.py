@@ -1,0 +1,157 @@
+"""Batched networks: S independent nets of equal shapes held as stacked tensors.
+
+A fully connected net with hidden widths ``(n_1, ..., n_L)`` keeps ``weights[l]`` of shape
+``(S, n_{l+1}, n_l)`` and ``biases[l]`` of shape ``(S, n_{l+1})``; the last layer is linear.
+A conv net keeps ``(S, C_out, C_in, 3, 3)`` filters for its hidden layers (stride 1, no
+padding) and a linear top layer on the flattened feature map. One forward is one tensor
+program for all S nets (batched matmul / grouped convolution).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+
+
+@dataclass(frozen=True)
+class Net:
+    """S stacked networks (teachers or students)."""
+
+    kind: str  # "fc" or "conv"
+    weights: tuple[Tensor, ...]  # hidden layers then the linear output layer
+    biases: tuple[Tensor, ...]  # (S, out) per layer
+    leaky_slope: float = 0.0  # ReLU is Leaky ReLU with slope 0
+    batchnorm: bool = False  # Linear -> ReLU -> BN (affine off), hidden layers only
+    bn_mean: tuple[Tensor, ...] = ()  # running statistics (S, n_l) per hidden layer
+    bn_var: tuple[Tensor, ...] = ()
+
+    @property
+    def num_seeds(self) -> int:
+        return self.weights[0].shape[0]
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.weights) - 1
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return tuple(w.shape[1] for w in self.weights[:-1])
+
+    def parameters(self) -> list[Tensor]:
+        return [*self.weights, *self.biases]
+
+    def select(self, idx: Tensor | slice | list[int]) -> Net:
+        """The sub-batch of seeds ``idx``."""
+        def pick(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+            return tuple(t[idx] for t in ts)
+        return Net(self.kind, pick(self.weights), pick(self.biases), self.leaky_slope,
+                   self.batchnorm, pick(self.bn_mean), pick(self.bn_var))
+
+    def detached(self) -> Net:
+        def det(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+            return tuple(t.detach().clone() for t in ts)
+        return Net(self.kind, det(self.weights), det(self.biases), self.leaky_slope,
+                   self.batchnorm, det(self.bn_mean), det(self.bn_var))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Net:
+        def mv(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+            return tuple(t.to(device=device, dtype=dtype) for t in ts)
+        return Net(self.kind, mv(self.weights), mv(self.biases), self.leaky_slope,
+                   self.batchnorm, mv(self.bn_mean), mv(self.bn_var))
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Everything one forward pass produces.
+
+    ``pre[l]``/``post[l]``: pre-activations and activations of hidden layer l, ``(S, N, n_l)``
+    for fc, ``(S, N, C_l, H_l, W_l)`` for conv (post is after BN when the net has BN).
+    ``output``: ``(S, N, c)``.
+    """
+
+    pre: tuple[Tensor, ...]
+    post: tuple[Tensor, ...]
+    output: Tensor
+
+
+def activation(z: Tensor, slope: float) -> Tensor:
+    """Leaky ReLU with slope ``slope`` below 0 (ReLU for 0)."""
+    return torch.relu(z) if slope == 0.0 else torch.nn.functional.leaky_relu(z, slope)
+
+
+def gate(z: Tensor, slope: float) -> Tensor:
+    """Derivative f'(z) of the activation: 1 above 0, ``slope`` below."""
+    one = (z > 0).to(z.dtype)
+    return one if slope == 0.0 else one + slope * (1 - one)
+
+
+def _linear(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    # h (S, N, in), w (S, out, in), b (S, out) -> (S, N, out)
+    return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+
+
+def _conv(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
+    # h (S, N, C, H, W), w (S, O, C, 3, 3) -> (S, N, O, H-2, W-2) via one grouped conv
+    s, n, c, hh, ww = h.shape
+    o = w.shape[1]
+    x = h.permute(1, 0, 2, 3, 4).reshape(n, s * c, hh, ww)
+    y = torch.nn.functional.conv2d(x, w.reshape(s * o, c, *w.shape[3:]), b.reshape(s * o),
+                                   groups=s)
+    return y.reshape(n, s, o, *y.shape[2:]).permute(1, 0, 2, 3, 4)
+
+
+def _batchnorm(h: Tensor, layer: int, net: Net, train: bool) -> Tensor:
+    dims = (1,) if h.dim() == 3 else (1, 3, 4)
+    shape = (h.shape[0], 1, h.shape[2]) + (1, 1) * (h.dim() == 5)
+    if train:
+        mean = h.mean(dim=dims)
+        var = h.var(dim=dims, unbiased=False)
+        with torch.no_grad():  # running statistics as torch.nn.BatchNorm (unbiased var)
+            count = h.numel() // (h.shape[0] * h.shape[2])
+            unbiased = var.detach() * count / max(count - 1, 1)
+            net.bn_mean[layer].lerp_(mean.detach(), BN_MOMENTUM)
+            net.bn_var[layer].lerp_(unbiased, BN_MOMENTUM)
+    else:
+        mean, var = net.bn_mean[layer], net.bn_var[layer]
+    return (h - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + BN_EPS)
+
+
+def forward(net: Net, x: Tensor, *, train: bool = False) -> Forward:
+    """Run all S nets on their inputs ``x``: ``(S, N, d)`` (fc) or ``(S, N, 1, H, W)`` (conv).
+
+    With ``train=True`` BatchNorm uses batch statistics and updates its running statistics.
+    """
+    pre: list[Tensor] = []
+    post: list[Tensor] = []
+    h = x
+    for layer in range(net.depth):
+        w, b = net.weights[layer], net.biases[layer]
+        z = _conv(h, w, b) if net.kind == "conv" else _linear(h, w, b)
+        h = activation(z, net.leaky_slope)
+        if net.batchnorm:
+            h = _batchnorm(h, layer, net, train)
+        pre.append(z)
+        post.append(h)
+    if net.kind == "conv":
+        h = h.flatten(2)
+    out = _linear(h, net.weights[-1], net.biases[-1])
+    return Forward(tuple(pre), tuple(post), out)
+
+
+def predict(net: Net, x: Tensor) -> Tensor:
+    """Outputs ``(S, N, c)`` in eval mode."""
+    return forward(net, x).output
+
+
+def as_samples(act: Tensor) -> Tensor:
+    """Node activations as ``(S, N', n)``: conv maps count every spatial position as a sample."""
+    if act.dim() == 5:
+        s, n, c, h, w = act.shape
+        return act.permute(0, 1, 3, 4, 2).reshape(s, n * h * w, c)
+    return act

@@ -1,0 +1,145 @@
+"""Teachers: deep FC and conv ReLU nets with the papers' discrete, distinct-row initialization.
+
+Luck Matters (PAPERS.md §4): entries i.i.d. from ``weight_choices``, all-zero and repeated rows
+rejected, bias U(-0.5, 0.5), each row and its bias divided by |row| + 1e-5 (all layers).
+Student Specialization: bias constant -0.1, hidden rows to unit norm (bias untouched), output
+weights unnormalized; fan-out of hidden node i divided by (i+1)^p.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from relulab.config import ConfigError, TeacherConfig
+from relulab.networks import Net, forward
+
+NORM_EPS = 1e-5
+
+
+def distinct_rows(n_rows: int, n_cols: int, choices: Tensor, *,
+                  generator: torch.Generator) -> Tensor:
+    """``(n_rows, n_cols)`` rows, entries drawn uniformly from ``choices``, pairwise distinct
+    and none all-zero (rejection sampling, redrawing only offending rows)."""
+    k = choices.numel()
+    if k ** min(n_cols, 60) - 1 < n_rows:
+        raise ConfigError(f"cannot draw {n_rows} distinct rows of {n_cols} entries from {k} values")
+    idx = torch.randint(k, (n_rows, n_cols), generator=generator)
+    zero_code = (choices == 0).nonzero()
+    for _ in range(10_000):
+        bad = torch.zeros(n_rows, dtype=torch.bool)
+        if zero_code.numel():
+            bad |= (idx == zero_code[0, 0]).all(dim=1)
+        _, inverse, counts = torch.unique(idx, dim=0, return_inverse=True, return_counts=True)
+        dup = counts[inverse] > 1
+        # keep the first occurrence of each repeated row
+        first = torch.zeros(n_rows, dtype=torch.bool)
+        seen: set[int] = set()
+        for r in dup.nonzero().flatten().tolist():
+            if int(inverse[r]) not in seen:
+                seen.add(int(inverse[r]))
+                first[r] = True
+        bad |= dup & ~first
+        if not bad.any():
+            return choices[idx]
+        nb = int(bad.sum())
+        idx[bad] = torch.randint(k, (nb, n_cols), generator=generator)
+    raise ConfigError("could not draw distinct teacher rows")  # pragma: no cover
+
+
+def _layer_shapes(cfg: TeacherConfig) -> list[tuple[int, ...]]:
+    """Weight shapes (one net) of every layer, output layer last."""
+    shapes: list[tuple[int, ...]] = []
+    if cfg.kind == "conv":
+        prev, side = 1, cfg.image_size
+        for w in cfg.widths:
+            shapes.append((w, prev, 3, 3))
+            prev, side = w, side - 2
+        shapes.append((cfg.output_dim, prev * side * side))
+    else:
+        prev = cfg.input_dim
+        for w in cfg.widths:
+            shapes.append((w, prev))
+            prev = w
+        shapes.append((cfg.output_dim, prev))
+    return shapes
+
+
+def _fan_out_decay(w: Tensor, p: float, spatial: int) -> Tensor:
+    """Divide the fan-out of input node i (column block i) of ``w (out, in)`` by (i+1)^p."""
+    n_in = w.shape[1] // spatial
+    scale = (torch.arange(n_in, dtype=w.dtype) + 1).pow(-p).repeat_interleave(spatial)
+    return w * scale
+
+
+def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
+                         ) -> tuple[list[Tensor], list[Tensor]]:
+    """Weights and biases of one teacher (float64, before bias tuning / standardization)."""
+    choices = torch.tensor(cfg.weight_choices, dtype=torch.float64)
+    shapes = _layer_shapes(cfg)
+    weights, biases = [], []
+    side = cfg.image_size
+    for layer, shape in enumerate(shapes):
+        out, fan_in = shape[0], int(torch.tensor(shape[1:]).prod())
+        w = distinct_rows(out, fan_in, choices, generator=generator)
+        if cfg.bias == "uniform":
+            b = (torch.rand(out, generator=generator, dtype=torch.float64) * 2 - 1) * cfg.bias_range
+        else:
+            b = torch.full((out,), cfg.bias_value, dtype=torch.float64)
+        is_output = layer == len(shapes) - 1
+        if layer > 0 and cfg.fan_out_decay > 0:
+            spatial = (side - 2 * len(cfg.widths)) ** 2 if (cfg.kind == "conv" and is_output) else 1
+            w = _fan_out_decay(w, cfg.fan_out_decay, spatial)
+        if cfg.normalize == "row_and_bias":
+            norm = w.norm(dim=1) + NORM_EPS
+            w, b = w / norm[:, None], b / norm
+        elif cfg.normalize == "fan_in" and not is_output:
+            w = w / w.norm(dim=1, keepdim=True)
+        weights.append(w.reshape(shape))
+        biases.append(b)
+    return weights, biases
+
+
+def tune_biases(net: Net, x: Tensor) -> Net:
+    """Bottom up, subtract each node's median pre-activation on ``x`` from its bias, so every
+    teacher node is active on ~50 % of ``x (S, N, ...)``. Returns a new net."""
+    biases = list(net.biases)
+    for layer in range(net.depth):
+        probe = Net(net.kind, net.weights, tuple(biases), net.leaky_slope)
+        pre = forward(probe, x).pre[layer]
+        flat = pre.transpose(1, 2).flatten(2) if pre.dim() == 5 else pre.transpose(1, 2)
+        biases[layer] = biases[layer] - flat.median(dim=2).values  # (S, n_l)
+    return Net(net.kind, net.weights, tuple(biases), net.leaky_slope)
+
+
+def standardize_output(net: Net, x: Tensor) -> Net:
+    """Rescale the linear top layer so each output has mean 0 and std 1 on ``x``."""
+    out = forward(net, x).output  # (S, N, c)
+    mean, std = out.mean(dim=1), out.std(dim=1).clamp_min(1e-12)
+    w = net.weights[-1] / std.unsqueeze(-1)
+    b = (net.biases[-1] - mean) / std
+    return Net(net.kind, (*net.weights[:-1], w), (*net.biases[:-1], b), net.leaky_slope)
+
+
+def make_teachers(cfg: TeacherConfig, generators: list[torch.Generator], *,
+                  tuning_inputs: Tensor | None = None,
+                  dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> Net:
+    """S teachers, one per generator (each drawn on CPU in float64, then stacked).
+
+    ``tuning_inputs (S, N, ...)`` is required for bias tuning / output standardization.
+    """
+    per_seed = [draw_teacher_weights(cfg, generator=g) for g in generators]
+    n_layers = len(per_seed[0][0])
+    weights = tuple(torch.stack([p[0][i] for p in per_seed]) for i in range(n_layers))
+    biases = tuple(torch.stack([p[1][i] for p in per_seed]) for i in range(n_layers))
+    net = Net(cfg.kind, weights, biases, cfg.leaky_slope)
+    if cfg.bias_tuning or cfg.standardize_output:
+        if tuning_inputs is None:
+            raise ConfigError("bias tuning / output standardization need tuning inputs")
+        x = tuning_inputs.to(device="cpu", dtype=torch.float64)
+        if cfg.bias_tuning:
+            net = tune_biases(net, x)
+        if cfg.standardize_output:
+            net = standardize_output(net, x)
+    return net.to(device, dtype)
