@@ -33,7 +33,9 @@ class DataSource(Protocol):
 
     def train_inputs(self) -> Tensor | None: ...
 
-    def stream(self, batch_size: int) -> BatchStream: ...
+    def stream(self, batch_size: int, train_x: Tensor | None = None) -> BatchStream:
+        """Training batches; ``train_x`` passes the already-drawn training set back in."""
+        ...
 
 
 def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Generator,
@@ -76,12 +78,13 @@ class FiniteStream:
 
 
 class FreshStream:
-    """Fresh samples every step, drawn per seed in chunks of ``chunk`` steps."""
+    """Fresh samples every step, drawn per seed (own generator, own distribution) in chunks of
+    ``chunk`` steps."""
 
-    def __init__(self, cfg: DataConfig, shape: tuple[int, ...], batch_size: int,
+    def __init__(self, cfgs: list[DataConfig], shape: tuple[int, ...], batch_size: int,
                  generators: list[torch.Generator], device: torch.device | str,
                  chunk: int = 64):
-        self.cfg, self.shape, self.batch_size = cfg, shape, batch_size
+        self.cfgs, self.shape, self.batch_size = cfgs, shape, batch_size
         self.generators, self.device, self.chunk = generators, device, chunk
         self.buf: Tensor | None = None
         self.pos = 0
@@ -90,8 +93,8 @@ class FreshStream:
         if self.buf is None or self.pos == self.chunk:
             n = self.chunk * self.batch_size
             self.buf = torch.stack([
-                draw(self.cfg.kind, self.cfg.std, (n, *self.shape), generator=g)
-                for g in self.generators]).to(self.device)
+                draw(c.kind, c.std, (n, *self.shape), generator=g)
+                for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
             self.pos = 0
         b = self.batch_size
         out = self.buf[:, self.pos * b:(self.pos + 1) * b]
@@ -101,32 +104,47 @@ class FreshStream:
 
 @dataclass
 class SyntheticSource:
-    """Gaussian / uniform inputs for seeds ``seeds`` under ``root_seed``."""
+    """Gaussian / uniform inputs: member i draws from ``cfgs[i]`` with the generators of
+    ``(root_seeds[i], seeds[i])``. All members share train/eval sizes."""
 
-    cfg: DataConfig
+    cfgs: list[DataConfig]
     input_shape: tuple[int, ...]
     seeds: list[int]
-    root_seed: int = 0
+    root_seeds: list[int]
     device: torch.device | str = "cpu"
 
+    def __post_init__(self) -> None:
+        sizes = {(c.train_size, c.eval_size) for c in self.cfgs}
+        if len(sizes) != 1 or not (len(self.cfgs) == len(self.seeds) == len(self.root_seeds)):
+            raise ValueError("SyntheticSource members must share train/eval sizes")
+        self.train_size, self.eval_size = sizes.pop()
+
+    @classmethod
+    def for_seeds(cls, cfg: DataConfig, input_shape: tuple[int, ...], seeds: list[int],
+                  root_seed: int = 0, device: torch.device | str = "cpu") -> SyntheticSource:
+        return cls([cfg] * len(seeds), input_shape, list(seeds), [root_seed] * len(seeds),
+                   device)
+
+    def _gens(self, stream: str) -> list[torch.Generator]:
+        return [generator(r, s, stream) for r, s in zip(self.root_seeds, self.seeds, strict=True)]
+
     def _per_seed(self, stream: str, n: int) -> Tensor:
-        xs = [draw(self.cfg.kind, self.cfg.std, (n, *self.input_shape),
-                   generator=generator(self.root_seed, s, stream)) for s in self.seeds]
+        xs = [draw(c.kind, c.std, (n, *self.input_shape), generator=g)
+              for c, g in zip(self.cfgs, self._gens(stream), strict=True)]
         return torch.stack(xs).to(self.device)
 
     def eval_inputs(self) -> Tensor:
-        return self._per_seed("eval", self.cfg.eval_size)
+        return self._per_seed("eval", self.eval_size)
 
     def train_inputs(self) -> Tensor | None:
-        if self.cfg.train_size is None:
+        if self.train_size is None:
             return None
-        return self._per_seed("train", self.cfg.train_size)
+        return self._per_seed("train", self.train_size)
 
     def stream(self, batch_size: int, train_x: Tensor | None = None) -> BatchStream:
-        if self.cfg.train_size is None:
-            gens = [generator(self.root_seed, s, "train") for s in self.seeds]
-            return FreshStream(self.cfg, self.input_shape, batch_size, gens, self.device)
+        if self.train_size is None:
+            return FreshStream(self.cfgs, self.input_shape, batch_size, self._gens("train"),
+                               self.device)
         x = train_x if train_x is not None else self.train_inputs()
         assert x is not None
-        gens = [generator(self.root_seed, s, "shuffle") for s in self.seeds]
-        return FiniteStream(x, batch_size, gens)
+        return FiniteStream(x, batch_size, self._gens("shuffle"))

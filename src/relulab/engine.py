@@ -11,14 +11,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from relulab.config import OptimConfig, RunConfig
+from relulab.config import ConfigError, OptimConfig, RunConfig
 from relulab.data import DataSource, SyntheticSource
-from relulab.networks import Net, forward, predict
+from relulab.networks import Net, concat, forward, predict
 from relulab.rng import generator
 from relulab.students import make_students
 from relulab.teachers import make_teachers
@@ -43,6 +44,7 @@ class StatsContext:
     diverged: Tensor  # (S,) bool
     grads: tuple[Tensor, ...] | None  # last step's gradients, weights then biases (None at init)
     final: bool = False
+    cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
 
 
 Callback = Callable[[StatsContext], None]
@@ -61,6 +63,7 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     device: str = "cpu"
+    cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
 
 
 def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
@@ -79,11 +82,13 @@ class BatchedOptimizer:
         self.t = 0
 
     @torch.no_grad()
-    def step(self, grads: Sequence[Tensor], lr: float, alive: Tensor) -> None:
+    def step(self, grads: Sequence[Tensor], lr: float | Tensor, alive: Tensor) -> None:
+        """One update; ``lr`` is a float or a per-member tensor ``(S,)``."""
         cfg = self.cfg
         self.t += 1
         for p, g, st in zip(self.params, grads, self.state, strict=True):
-            mask = alive.reshape((-1,) + (1,) * (p.dim() - 1))
+            view = (-1,) + (1,) * (p.dim() - 1)
+            mask = alive.reshape(view)
             g = torch.where(mask, g, 0.0)
             if cfg.weight_decay:
                 g = g.add(p, alpha=cfg.weight_decay)
@@ -93,33 +98,73 @@ class BatchedOptimizer:
                 v = st.setdefault("v", torch.zeros_like(p))
                 m.copy_(torch.where(mask, m * b1 + (1 - b1) * g, m))
                 v.copy_(torch.where(mask, v * b2 + (1 - b2) * g * g, v))
-                m_hat = m / (1 - b1 ** self.t)
-                v_hat = v / (1 - b2 ** self.t)
-                upd = m_hat / (v_hat.sqrt() + 1e-8)
-                p.sub_(torch.where(mask, upd, 0.0), alpha=lr)
+                upd = (m / (1 - b1 ** self.t)) / ((v / (1 - b2 ** self.t)).sqrt() + 1e-8)
+                upd = torch.where(mask, upd, 0.0)
             elif cfg.momentum:
                 buf = st.get("buf")
                 if buf is None:
                     buf = st["buf"] = g.clone()
                 else:
                     buf.copy_(torch.where(mask, buf * cfg.momentum + g, buf))
-                p.sub_(torch.where(mask, buf, 0.0), alpha=lr)
+                upd = torch.where(mask, buf, 0.0)
             else:
-                p.sub_(g, alpha=lr)
+                upd = g
+            if isinstance(lr, Tensor):
+                p.addcmul_(upd, lr.reshape(view), value=-1.0)
+            else:
+                p.sub_(upd, alpha=lr)
+
+
+def group_key(cfg: RunConfig) -> tuple:
+    """Configs with equal keys have equal tensor shapes and step counts, so their seeds can
+    share one batched run (teacher values, init scale, data std and lr may differ)."""
+    t, o, d = cfg.teacher, cfg.optim, cfg.data
+    return (t.kind, t.input_dim, t.widths, t.output_dim, t.image_size, t.leaky_slope,
+            cfg.student_widths, cfg.student.leaky_slope, cfg.student.batchnorm,
+            o.name, o.momentum, o.weight_decay, o.betas, cfg.batch_size, o.epochs,
+            cfg.steps_per_epoch, d.train_size, d.eval_size, cfg.stats_every)
+
+
+def _runs(cfgs: Sequence[RunConfig]) -> list[tuple[int, int]]:
+    """Consecutive runs [start, stop) of identical configs."""
+    out, start = [], 0
+    for i in range(1, len(cfgs) + 1):
+        if i == len(cfgs) or cfgs[i] != cfgs[start]:
+            out.append((start, i))
+            start = i
+    return out
+
+
+def build_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
+                device: torch.device | str = "cpu", source: DataSource | None = None
+                ) -> tuple[Net, Net, DataSource]:
+    """Teachers, students and data for members ``(cfgs[i], seeds[i])``, each drawn from its
+    own generators; equal-config runs are drawn together."""
+    cfgs, seeds = list(cfgs), list(seeds)
+    if len(cfgs) != len(seeds) or not seeds:
+        raise ConfigError("need one config per seed and at least one seed")
+    keys = {group_key(c) for c in cfgs}
+    if len(keys) != 1:
+        raise ConfigError("configs in one batched run must have equal shapes and schedules")
+    src = source or SyntheticSource([c.data for c in cfgs], input_shape(cfgs[0]), seeds,
+                                    [c.root_seed for c in cfgs], device)
+    needs_tuning = any(c.teacher.bias_tuning or c.teacher.standardize_output for c in cfgs)
+    tuning = src.eval_inputs() if needs_tuning else None
+    teachers, students = [], []
+    for a, b in _runs(cfgs):
+        c = cfgs[a]
+        teachers.append(make_teachers(
+            c.teacher, [generator(c.root_seed, s, "teacher") for s in seeds[a:b]],
+            tuning_inputs=None if tuning is None else tuning[a:b], device=device))
+        students.append(make_students(
+            c, [generator(c.root_seed, s, "student") for s in seeds[a:b]], device=device))
+    return concat(teachers), concat(students), src
 
 
 def build(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = "cpu",
           source: DataSource | None = None) -> tuple[Net, Net, DataSource]:
-    """Teachers, students and data source for ``seeds`` (each from its own generators)."""
-    seeds = list(seeds)
-    src = source or SyntheticSource(cfg.data, input_shape(cfg), seeds, cfg.root_seed, device)
-    tuning = src.eval_inputs() if (cfg.teacher.bias_tuning or
-                                   cfg.teacher.standardize_output) else None
-    teacher = make_teachers(cfg.teacher, [generator(cfg.root_seed, s, "teacher") for s in seeds],
-                            tuning_inputs=tuning, device=device)
-    student = make_students(cfg, [generator(cfg.root_seed, s, "student") for s in seeds],
-                            device=device)
-    return teacher, student, src
+    """Teachers, students and data source for ``seeds`` of one config."""
+    return build_group([cfg] * len(list(seeds)), list(seeds), device=device, source=source)
 
 
 @torch.no_grad()
@@ -127,28 +172,38 @@ def _predict_chunked(net: Net, x: Tensor, chunk: int = 8192) -> Tensor:
     return torch.cat([predict(net, x[:, i:i + chunk]) for i in range(0, x.shape[1], chunk)], 1)
 
 
-def train(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = "cpu",
-          callbacks: Sequence[Callback] = (), progress: bool = False,
-          max_steps: int | None = None, source: DataSource | None = None,
-          nets: tuple[Net, Net] | None = None) -> TrainResult:
+def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
     """Train one student per seed against that seed's teacher, all seeds in one program.
 
-    ``max_steps`` stops early (overrides ``cfg.optim.epochs``). ``nets=(teacher, student)``
-    starts from given networks instead of drawing them. Callbacks run at init, every
-    ``cfg.stats_every`` epochs and at the end.
+    Keyword arguments as :func:`train_group`.
     """
     seeds = list(seeds)
+    return train_group([cfg] * len(seeds), seeds, **kwargs)
+
+
+def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
+                device: torch.device | str = "cpu", callbacks: Sequence[Callback] = (),
+                progress: bool = False, max_steps: int | None = None,
+                source: DataSource | None = None, nets: tuple[Net, Net] | None = None
+                ) -> TrainResult:
+    """Train members ``(cfgs[i], seeds[i])`` (equal :func:`group_key`) as one tensor program.
+
+    ``max_steps`` stops early (overrides epochs). ``nets=(teacher, student)`` starts from given
+    networks instead of drawing them. Callbacks run at init, every ``stats_every`` epochs and
+    at the end. Member i's result does not depend on the other members.
+    """
+    cfgs, seeds = list(cfgs), list(seeds)
+    cfg = cfgs[0]
     t0 = time.perf_counter()
-    teacher, student, src = build(cfg, seeds, device=device, source=source)
+    teacher, student, src = build_group(cfgs, seeds, device=device, source=source)
     if nets is not None:
         teacher, student = nets
     eval_x = src.eval_inputs()
+    dev = eval_x.device
     eval_y = _predict_chunked(teacher, eval_x)
     train_x = src.train_inputs()
     train_y = _predict_chunked(teacher, train_x) if train_x is not None else None
-    bs = cfg.batch_size
-    stream = (src.stream(bs, train_x) if isinstance(src, SyntheticSource)  # type: ignore[call-arg]
-              else src.stream(bs))
+    stream = src.stream(cfg.batch_size, train_x)
     spe = cfg.steps_per_epoch
     total = cfg.optim.epochs * spe if max_steps is None else max_steps
     epochs = math.ceil(total / spe) if spe else 0
@@ -156,14 +211,15 @@ def train(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = 
     params = [p.requires_grad_(True) for p in student.parameters()]
     opt = BatchedOptimizer(cfg.optim, params)
     s = len(seeds)
-    alive = torch.ones(s, dtype=torch.bool, device=eval_x.device)
+    rows_idx = torch.arange(s, device=dev)[:, None]
+    alive = torch.ones(s, dtype=torch.bool, device=dev)
     rows: list[dict] = []
     grads: tuple[Tensor, ...] | None = None
-    epoch_loss = torch.full((s,), float("nan"), device=eval_x.device)
+    epoch_loss = torch.full((s,), float("nan"), device=dev)
 
     def stats(epoch: int, step: int, final: bool = False) -> None:
         ctx = StatsContext(cfg, seeds, epoch, step, teacher, student, eval_x, ~alive, grads,
-                           final)
+                           final, cfgs)
         for cb in callbacks:
             cb(ctx)
 
@@ -176,14 +232,15 @@ def train(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = 
                mininterval=0.5)
     step = 0
     for epoch in range(epochs):
-        lr = cfg.optim.lr_at(epoch)
-        loss_sum = torch.zeros(s, device=eval_x.device)
+        lrs = [c.optim.lr_at(epoch) for c in cfgs]
+        lr: float | Tensor = lrs[0] if len(set(lrs)) == 1 else torch.tensor(lrs, device=dev)
+        loss_sum = torch.zeros(s, device=dev)
         n_steps = min(spe, total - step)
         for _ in range(n_steps):
             xb, idx = stream.next()
             with torch.no_grad():
-                yb = (train_y[torch.arange(s, device=idx.device)[:, None], idx]
-                      if idx is not None and train_y is not None else predict(teacher, xb))
+                yb = (train_y[rows_idx, idx] if idx is not None and train_y is not None
+                      else predict(teacher, xb))
             out = forward(student, xb, train=True).output
             loss = mse_per_seed(out, yb)  # (S,)
             g = torch.autograd.grad(loss.sum(), params)
@@ -196,7 +253,7 @@ def train(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = 
         epoch_loss = torch.where(alive, loss_sum / max(n_steps, 1), float("nan"))
         ev = torch.where(alive, eval_loss(), float("nan"))
         for i, seed in enumerate(seeds):
-            rows.append({"seed": seed, "epoch": epoch + 1, "step": step, "lr": lr,
+            rows.append({"seed": seed, "epoch": epoch + 1, "step": step, "lr": lrs[i],
                          "train_loss": float(epoch_loss[i]), "eval_loss": float(ev[i]),
                          "diverged": bool(~alive[i])})
         bar.set_postfix(loss=f"{float(epoch_loss.nanmean()):.3g}")
@@ -212,4 +269,4 @@ def train(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = 
         p.requires_grad_(False)
     final_eval = torch.where(alive, eval_loss(), float("nan"))
     return TrainResult(cfg, seeds, teacher, student, ~alive, epoch_loss, final_eval, rows,
-                       step, time.perf_counter() - t0, str(eval_x.device))
+                       step, time.perf_counter() - t0, str(dev), cfgs)

@@ -66,6 +66,20 @@ class Net:
                    self.batchnorm, mv(self.bn_mean), mv(self.bn_var))
 
 
+def concat(nets: list[Net]) -> Net:
+    """Stack the seed axes of nets with equal shapes into one batched net."""
+    first = nets[0]
+    if len(nets) == 1:
+        return first
+
+    def cat(attr: str) -> tuple[Tensor, ...]:
+        groups = [getattr(n, attr) for n in nets]
+        return tuple(torch.cat(ts, dim=0) for ts in zip(*groups, strict=True))
+
+    return Net(first.kind, cat("weights"), cat("biases"), first.leaky_slope, first.batchnorm,
+               cat("bn_mean"), cat("bn_var"))
+
+
 @dataclass(frozen=True)
 class Forward:
     """Everything one forward pass produces.

@@ -8,11 +8,13 @@ from __future__ import annotations
 import typer
 
 from relulab.cli.common import console
+from relulab.cli.theory import theory_app
 from relulab.cli.train import register as register_train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="relulab: teacher-student experiments with over-parameterized ReLU nets.")
 register_train(app)
+app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]
 
