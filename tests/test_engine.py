@@ -1,13 +1,185 @@
+import copy
+
+import pytest
 import torch
+from torch import nn
 
-from relulab import get_preset, train, with_overrides
+from relulab import fused, get_preset, train, with_overrides
+from relulab.config import OptimConfig
+from relulab.engine import BatchedOptimizer, build, loss_and_grads, train_group
+from relulab.networks import Net, forward
 
 
-def test_demo_learns_and_batch_equals_alone():
-    cfg = with_overrides(get_preset("demo"), {"epochs": 2})
-    batched = train(cfg, [0, 1, 2])
-    alone = train(cfg, [1])
-    assert float(batched.eval_loss.max()) < 0.5
-    torch.testing.assert_close(batched.eval_loss[1:2], alone.eval_loss, rtol=1e-4, atol=1e-6)
-    for wb, wa in zip(batched.student.weights, alone.student.weights, strict=True):
-        torch.testing.assert_close(wb[1:2], wa, rtol=1e-4, atol=1e-5)
+def small(preset: str = "demo", **over):
+    return with_overrides(get_preset(preset), {"epochs": 1, "steps_per_epoch": 40, **over})
+
+
+def test_demo_learns():
+    cfg = with_overrides(get_preset("demo"), {"epochs": 3})
+    res = train(cfg, [0, 1])
+    first = [r["eval_loss"] for r in res.scalars if r["epoch"] == 1]
+    assert float(res.eval_loss.max()) < 0.5 * min(first)
+
+
+def test_seed_alone_equals_seed_in_batch_of_32():
+    cfg = small()
+    batched = train(cfg, list(range(32)))
+    alone = train(cfg, [17])
+    for wb, wa in zip(batched.student.parameters(), alone.student.parameters(), strict=True):
+        torch.testing.assert_close(wb[17:18], wa, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(batched.eval_loss[17:18], alone.eval_loss, rtol=1e-4, atol=1e-7)
+
+
+def test_fresh_samples_batch_equivalence():
+    cfg = small(**{"data.train_size": "none"})
+    a, b = train(cfg, [0, 1, 2]), train(cfg, [2])
+    torch.testing.assert_close(a.student.weights[0][2:], b.student.weights[0], rtol=1e-4,
+                               atol=1e-6)
+
+
+def plain_module(net: Net, i: int) -> nn.Sequential:
+    """Seed i of a batched fc net as a torch.nn module (ReLU, no BN)."""
+    layers: list[nn.Module] = []
+    for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        lin = nn.Linear(w.shape[2], w.shape[1], dtype=w.dtype)
+        with torch.no_grad():
+            lin.weight.copy_(w[i])
+            lin.bias.copy_(b[i])
+        layers.append(lin)
+        if layer < net.depth:
+            layers.append(nn.LeakyReLU(net.leaky_slope) if net.leaky_slope else nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("preset,slope", [("luck-fc-small", 0.0), ("spec-two-layer", 0.1)])
+def test_batched_gradients_equal_autograd_of_plain_modules(preset, slope):
+    cfg = with_overrides(get_preset(preset), {"student.leaky_slope": str(slope),
+                                              "student.multi": "2"})
+    teacher, student, src = build(cfg, [0, 1, 2])
+    student = student.to("cpu", torch.float64)
+    teacher = teacher.to("cpu", torch.float64)
+    x = src.eval_inputs()[:, :33].double()
+    y = forward(teacher, x).output
+    loss, grads = loss_and_grads(student, x, y)
+    n_layers = len(student.weights)
+    for i in range(3):
+        mod = plain_module(student, i)
+        ref = nn.functional.mse_loss(mod(x[i]), y[i])
+        ref.backward()
+        torch.testing.assert_close(loss[i], ref.detach(), rtol=1e-12, atol=0)
+        for layer, lin in enumerate(m for m in mod if isinstance(m, nn.Linear)):
+            torch.testing.assert_close(grads[layer][i], lin.weight.grad, rtol=1e-10, atol=1e-12)
+            torch.testing.assert_close(grads[n_layers + layer][i], lin.bias.grad, rtol=1e-10,
+                                       atol=1e-12)
+
+
+@pytest.mark.parametrize("opt", [
+    OptimConfig(name="sgd", lr=0.1, momentum=0.9, weight_decay=0.01),
+    OptimConfig(name="adam", lr=0.01, weight_decay=0.001),
+])
+def test_batched_optimizer_matches_torch_optim(opt, generator):
+    w = torch.randn(3, 4, 5, generator=generator, dtype=torch.float64)
+    params = [w.clone()]
+    batched = BatchedOptimizer(opt, params)
+    refs = [w[i].clone().requires_grad_(True) for i in range(3)]
+    tor = [(torch.optim.SGD([r], lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
+            if opt.name == "sgd" else
+            torch.optim.Adam([r], lr=opt.lr, weight_decay=opt.weight_decay)) for r in refs]
+    alive = torch.ones(3, dtype=torch.bool)
+    for _ in range(4):
+        g = torch.randn(3, 4, 5, generator=generator, dtype=torch.float64)
+        batched.step([g], opt.lr, alive)
+        for i in range(3):
+            refs[i].grad = g[i].clone()
+            tor[i].step()
+    for i in range(3):
+        torch.testing.assert_close(params[0][i], refs[i].detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_nan_seed_is_frozen_and_others_unchanged():
+    cfg = small()
+    teacher, student, _ = build(cfg, [0, 1, 2])
+    blown = copy.deepcopy(student)
+    blown.weights[0][1].fill_(1e30)  # seed 1 overflows at once
+    res = train(cfg, [0, 1, 2], nets=(teacher, blown))
+    ref = train(cfg, [0, 1, 2], nets=(teacher, student))
+    assert res.diverged.tolist() == [False, True, False]
+    assert torch.equal(res.student.weights[0][1], torch.full_like(blown.weights[0][1], 1e30))
+    for a, b in zip(res.student.parameters(), ref.student.parameters(), strict=True):
+        # the blown run takes the masked autograd path, the reference the fused one:
+        # equal up to float32 round-off
+        torch.testing.assert_close(a[[0, 2]], b[[0, 2]], rtol=1e-4, atol=1e-6)
+    assert all(r["diverged"] for r in res.scalars if r["seed"] == 1)
+
+
+def test_group_of_configs_equals_separate_runs():
+    a = small(p="0")
+    b = with_overrides(small(p="2"), {"lr": "0.02", "init_std": "0.1"})
+    grouped = train_group([a, a, b, b], [0, 1, 0, 1])
+    sep = train(b, [0, 1])
+    torch.testing.assert_close(grouped.student.weights[-1][2:], sep.student.weights[-1],
+                               rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(grouped.teacher.weights[-1][0], grouped.teacher.weights[-1][2])
+
+
+def test_batchnorm_forward_matches_torch(generator):
+    cfg = with_overrides(get_preset("luck-fc-small"), {"student.batchnorm": "true",
+                                                       "multi": "1"})
+    _, student, _ = build(cfg, [0, 1])
+    x = torch.randn(2, 64, 20, generator=generator)
+    h = forward(student, x, train=True).post[0]
+    for i in range(2):
+        bn = nn.BatchNorm1d(10, affine=False)
+        pre = torch.relu(x[i] @ student.weights[0][i].T + student.biases[0][i])
+        torch.testing.assert_close(h[i], bn(pre), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(student.bn_mean[0][i], bn.running_mean, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(student.bn_var[0][i], bn.running_var, rtol=1e-4, atol=1e-6)
+    bn.eval()
+    torch.testing.assert_close(forward(student, x).post[0][1], bn(pre), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_student_matches_torch_conv(generator):
+    cfg = with_overrides(get_preset("luck-conv"), {"multi": "1", "widths": "4,4"})
+    _, student, _ = build(cfg, [0, 1])
+    x = torch.randn(2, 5, 1, 16, 16, generator=generator)
+    fw = forward(student, x)
+    assert fw.output.shape == (2, 5, 100)
+    for i in range(2):
+        h = x[i]
+        for layer in range(2):
+            h = torch.relu(nn.functional.conv2d(h, student.weights[layer][i],
+                                                student.biases[layer][i]))
+        out = h.flatten(1) @ student.weights[-1][i].T + student.biases[-1][i]
+        torch.testing.assert_close(fw.output[i], out, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_training_runs():
+    cfg = with_overrides(get_preset("luck-conv"),
+                         {"multi": "1", "widths": "4,4", "N": "256", "epochs": "1",
+                          "data.eval_size": "64"})
+    res = train(cfg, [0, 1])
+    assert res.steps == 4 and torch.isfinite(res.eval_loss).all()
+
+
+def test_lr_schedule():
+    cfg = get_preset("spec-multilayer").optim
+    assert [cfg.lr_at(e) for e in (0, 19, 20, 39)] == [0.2, 0.2, 0.1, 0.1]
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize("per_seed_lr", [False, True])
+def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, generator):
+    cfg = with_overrides(get_preset("luck-fc-small"), {"student.leaky_slope": str(slope),
+                                                       "multi": "2"})
+    teacher, student, src = build(cfg, [0, 1, 2])
+    student, teacher = student.to("cpu", torch.float64), teacher.to("cpu", torch.float64)
+    x = src.eval_inputs()[:, :64].double()
+    y = forward(teacher, x).output
+    lr = torch.tensor([0.01, 0.02, 0.03], dtype=torch.float64) if per_seed_lr else 0.01
+    loss_ref, grads = loss_and_grads(student, x, y)
+    expected = [p - (lr.reshape((-1,) + (1,) * (p.dim() - 1)) if per_seed_lr else lr) * g
+                for p, g in zip(student.parameters(), grads, strict=True)]
+    loss = fused.sgd_step(student, x, y, lr)
+    torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=0)
+    for p, e in zip(student.parameters(), expected, strict=True):
+        torch.testing.assert_close(p, e, rtol=1e-12, atol=1e-14)

@@ -21,8 +21,8 @@ from relulab.rng import generator
 
 class BatchStream(Protocol):
     def next(self) -> tuple[Tensor, Tensor | None]:
-        """Inputs ``(S, B, ...)`` and, when precomputed, their indices ``(S, B)`` into the
-        training set (None for fresh samples)."""
+        """Inputs ``(S, B, ...)`` and their targets ``(S, B, c)`` when the stream carries
+        precomputed targets (None otherwise: the caller runs the teacher)."""
         ...
 
 
@@ -33,8 +33,10 @@ class DataSource(Protocol):
 
     def train_inputs(self) -> Tensor | None: ...
 
-    def stream(self, batch_size: int, train_x: Tensor | None = None) -> BatchStream:
-        """Training batches; ``train_x`` passes the already-drawn training set back in."""
+    def stream(self, batch_size: int, train_x: Tensor | None = None,
+               targets: Tensor | None = None) -> BatchStream:
+        """Training batches; ``train_x`` passes the already-drawn training set back in and
+        ``targets`` its teacher outputs."""
         ...
 
 
@@ -47,34 +49,49 @@ def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Gene
 
 
 class FiniteStream:
-    """Iterates a fixed training set of N samples per seed in epochs, each seed reshuffled
-    with its own generator every pass; batches wrap across passes."""
+    """Iterates a fixed training set of N samples per seed in passes, each seed reshuffled
+    with its own generator every pass; batches wrap across passes.
 
-    def __init__(self, train_x: Tensor, batch_size: int, generators: list[torch.Generator]):
-        self.x = train_x  # (S, N, ...)
+    Each pass gathers the permuted set once, so a batch is a contiguous slice (no per-step
+    gather). ``targets (S, N, c)`` (teacher outputs) travel with their inputs.
+    """
+
+    def __init__(self, train_x: Tensor, batch_size: int, generators: list[torch.Generator],
+                 targets: Tensor | None = None):
+        self.tensors = [t for t in (train_x, targets) if t is not None]
         self.batch_size = batch_size
         self.generators = generators
         self.n = train_x.shape[1]
-        self.perm = self._new_perm()
-        self.pos = 0
-        self.rows = torch.arange(train_x.shape[0], device=train_x.device)[:, None]
+        self.has_targets = targets is not None
+        self._new_pass()
 
-    def _new_perm(self) -> Tensor:
-        return torch.stack([torch.randperm(self.n, generator=g) for g in self.generators]
-                           ).to(self.x.device)
+    def _new_pass(self) -> None:
+        perm = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
+        perm = perm.to(self.tensors[0].device)
+        self.pass_data = [
+            torch.take_along_dim(t, perm.reshape(perm.shape + (1,) * (t.dim() - 2)), dim=1)
+            for t in self.tensors]
+        self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:
-        parts = []
-        need = self.batch_size
-        while need > 0:
-            take = min(need, self.n - self.pos)
-            parts.append(self.perm[:, self.pos:self.pos + take])
-            self.pos += take
-            need -= take
+        b = self.batch_size
+        if self.pos + b <= self.n:
+            out = [t[:, self.pos:self.pos + b] for t in self.pass_data]
+            self.pos += b
             if self.pos == self.n:
-                self.perm, self.pos = self._new_perm(), 0
-        idx = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (S, B)
-        return self.x[self.rows, idx], idx
+                self._new_pass()
+        else:
+            parts: list[list[Tensor]] = []
+            need = b
+            while need > 0:
+                take = min(need, self.n - self.pos)
+                parts.append([t[:, self.pos:self.pos + take] for t in self.pass_data])
+                self.pos += take
+                need -= take
+                if self.pos == self.n:
+                    self._new_pass()
+            out = [torch.cat(ts, dim=1) for ts in zip(*parts, strict=True)]
+        return out[0], (out[1] if self.has_targets else None)
 
 
 class FreshStream:
@@ -141,10 +158,11 @@ class SyntheticSource:
             return None
         return self._per_seed("train", self.train_size)
 
-    def stream(self, batch_size: int, train_x: Tensor | None = None) -> BatchStream:
+    def stream(self, batch_size: int, train_x: Tensor | None = None,
+               targets: Tensor | None = None) -> BatchStream:
         if self.train_size is None:
             return FreshStream(self.cfgs, self.input_shape, batch_size, self._gens("train"),
                                self.device)
         x = train_x if train_x is not None else self.train_inputs()
         assert x is not None
-        return FiniteStream(x, batch_size, self._gens("shuffle"))
+        return FiniteStream(x, batch_size, self._gens("shuffle"), targets)

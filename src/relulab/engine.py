@@ -7,6 +7,7 @@ finite values); the other seeds are unaffected because every tensor op is per se
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from relulab import fused
 from relulab.config import ConfigError, OptimConfig, RunConfig
 from relulab.data import DataSource, SyntheticSource
 from relulab.networks import Net, concat, forward, predict
@@ -69,6 +71,21 @@ class TrainResult:
 def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
     """Mean squared error over samples and outputs: ``(S, N, c) -> (S,)``."""
     return (out - target).pow(2).mean(dim=(1, 2))
+
+
+def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Per-seed MSE ``(S,)`` of ``student`` on ``(x, y)`` and its gradients with respect to
+    ``student.parameters()`` (weights then biases, leading S axis). The seeds' losses are
+    independent, so the gradient of their sum is each seed's own gradient."""
+    if not all(p.requires_grad for p in student.parameters()):
+        ps = [p.detach().requires_grad_(True) for p in student.parameters()]
+        student = dataclasses.replace(student, weights=tuple(ps[:len(student.weights)]),
+                                      biases=tuple(ps[len(student.weights):]))
+    params = student.parameters()
+    with torch.enable_grad():
+        loss = mse_per_seed(forward(student, x, train=train).output, y)
+        return loss.detach(), torch.autograd.grad(loss.sum(), params)
 
 
 class BatchedOptimizer:
@@ -203,21 +220,26 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     eval_y = _predict_chunked(teacher, eval_x)
     train_x = src.train_inputs()
     train_y = _predict_chunked(teacher, train_x) if train_x is not None else None
-    stream = src.stream(cfg.batch_size, train_x)
+    stream = src.stream(cfg.batch_size, train_x, train_y)
     spe = cfg.steps_per_epoch
     total = cfg.optim.epochs * spe if max_steps is None else max_steps
     epochs = math.ceil(total / spe) if spe else 0
 
-    params = [p.requires_grad_(True) for p in student.parameters()]
-    opt = BatchedOptimizer(cfg.optim, params)
+    opt = BatchedOptimizer(cfg.optim, student.parameters())
+    fast = fused.supports(student, cfg.optim.name, cfg.optim.momentum, cfg.optim.weight_decay)
     s = len(seeds)
-    rows_idx = torch.arange(s, device=dev)[:, None]
     alive = torch.ones(s, dtype=torch.bool, device=dev)
+    all_alive = True
     rows: list[dict] = []
-    grads: tuple[Tensor, ...] | None = None
+    last_batch: tuple[Tensor, Tensor] | None = None
     epoch_loss = torch.full((s,), float("nan"), device=dev)
 
     def stats(epoch: int, step: int, final: bool = False) -> None:
+        if not callbacks:
+            return
+        grads = None  # gradient of the last batch at the current parameters
+        if last_batch is not None:
+            grads = loss_and_grads(student, *last_batch, train=False)[1]
         ctx = StatsContext(cfg, seeds, epoch, step, teacher, student, eval_x, ~alive, grads,
                            final, cfgs)
         for cb in callbacks:
@@ -237,18 +259,19 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
         loss_sum = torch.zeros(s, device=dev)
         n_steps = min(spe, total - step)
         for _ in range(n_steps):
-            xb, idx = stream.next()
-            with torch.no_grad():
-                yb = (train_y[rows_idx, idx] if idx is not None and train_y is not None
-                      else predict(teacher, xb))
-            out = forward(student, xb, train=True).output
-            loss = mse_per_seed(out, yb)  # (S,)
-            g = torch.autograd.grad(loss.sum(), params)
-            alive &= torch.isfinite(loss)
-            opt.step(g, lr, alive)
-            loss_sum += torch.where(alive, loss.detach(), 0.0)
+            xb, yb = stream.next()
+            if yb is None:
+                yb = _predict_chunked(teacher, xb)
+            loss = fused.sgd_step(student, xb, yb, lr) if fast and all_alive else None
+            if loss is None:  # general path: autograd, masked optimizer
+                loss, g = loss_and_grads(student, xb, yb)  # (S,), per-seed gradients
+                alive &= torch.isfinite(loss)
+                all_alive = bool(alive.all())
+                opt.step(g, lr, alive)
+                loss = torch.where(alive, loss, 0.0)
+            loss_sum += loss
             step += 1
-            grads = g
+            last_batch = (xb, yb)
         bar.update(n_steps)
         epoch_loss = torch.where(alive, loss_sum / max(n_steps, 1), float("nan"))
         ev = torch.where(alive, eval_loss(), float("nan"))
@@ -265,8 +288,6 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     bar.close()
     if total == 0:
         stats(0, 0, final=True)
-    for p in params:
-        p.requires_grad_(False)
     final_eval = torch.where(alive, eval_loss(), float("nan"))
     return TrainResult(cfg, seeds, teacher, student, ~alive, epoch_loss, final_eval, rows,
                        step, time.perf_counter() - t0, str(dev), cfgs)

@@ -12,12 +12,13 @@ from relulab.cli.common import console, resolve_device, user_errors
 from relulab.config import ConfigError, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
-from relulab.store import ensure_dir, manifest, write_json, write_parquet
+from relulab.store import StoreError, ensure_dir, manifest, write_json, write_parquet
 
 
 def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
              ) -> None:
     """Write config, manifest and per-epoch scalars of a finished run under ``out``."""
+    ensure_dir(out)
     write_parquet(out / "scalars.parquet", result.scalars)
     for name, rows in (extra_rows or {}).items():
         if rows:
@@ -55,8 +56,8 @@ def register(app: typer.Typer) -> None:
         if steps is not None and steps < 0:
             raise ConfigError(f"--steps must be >= 0, got {steps}")
         dev = resolve_device(device)
-        if out is not None:
-            ensure_dir(out)
+        if out is not None and out.exists() and not out.is_dir():
+            raise StoreError(f"output path '{out}' exists and is not a directory")
         result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps)
         table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
         for col in ("seed", "train loss", "eval loss", "status"):

@@ -1,0 +1,59 @@
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from relulab.cli import app
+
+runner = CliRunner()
+
+
+def test_presets_lists_all():
+    res = runner.invoke(app, ["presets"])
+    assert res.exit_code == 0
+    for name in ("luck-fc", "luck-fc-small", "luck-conv", "spec-two-layer", "spec-multilayer",
+                 "demo"):
+        assert name in res.output
+
+
+def test_train_smoke_writes_run(tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--preset", "demo", "--seeds", "2", "--steps", "30",
+                              "--device", "cpu", "--out", str(out), "--no-progress",
+                              "--set", "lr=0.02"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["optim"]["lr"] == 0.02
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["seeds"] == [0, 1] and man["device"] == "cpu" and "torch" in man["versions"]
+    rows = pq.read_table(out / "scalars.parquet").to_pylist()
+    assert {r["seed"] for r in rows} == {0, 1}
+    assert all(r["step"] == 30 for r in rows)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--set", "bogus=1"], "unknown config key 'bogus'"),
+    (["--set", "multi=0"], "student.multi must be >= 1"),
+    (["--set", "m=0"], "teacher.widths must be positive"),
+    (["--set", "lr=fast"], "'fast' is not a number"),
+    (["--set", "multi"], "is not key=value"),
+    (["--seeds", "0"], "--seeds must be positive"),
+    (["--device", "tpu"], "--device must be auto, cpu or cuda"),
+])
+def test_bad_input_exit_2_nothing_written(tmp_path, args, msg):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--out", str(out), "--no-progress", *args])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], res.output
+    assert not out.exists()
+
+
+def test_out_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    res = runner.invoke(app, ["train", "--out", str(f), "--steps", "1", "--no-progress"])
+    assert res.exit_code == 2 and "not a directory" in res.output
+    assert f.read_text() == "x"
