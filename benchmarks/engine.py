@@ -33,7 +33,7 @@ def two_layer(device: torch.device, steps: int, seeds: int = 32) -> tuple[float,
     sync(device)
     res = train(cfg, range(seeds), device=device)
     sync(device)
-    batched = seeds * res.steps / res.seconds
+    batched = seeds * res.steps / res.loop_seconds
 
     # baseline: per-seed modules and optimizers, batches pre-drawn (favours the baseline)
     teacher, student, src = build(cfg, range(seeds), device=device)
@@ -78,7 +78,7 @@ def deep_fc(device: torch.device, steps: int) -> tuple[float, float]:
     sync(device)
     res = train(cfg, [0], device=device, max_steps=steps)
     sync(device)
-    train_rate = flops * res.steps / res.seconds
+    train_rate = flops * res.steps / res.loop_seconds
 
     mats = []
     for k, (i, o) in enumerate(pairs):

@@ -183,3 +183,18 @@ def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, generator):
     torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=0)
     for p, e in zip(student.parameters(), expected, strict=True):
         torch.testing.assert_close(p, e, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("over", [
+    {"optim.name": "adam", "lr": "0.01"},
+    {"optim.momentum": "0.9", "lr": "0.01"},
+    {"optim.name": "gd", "N": "512", "lr": "0.1", "steps_per_epoch": "none"},
+    {"data.kind": "uniform", "sigma": "2.0"},
+    {"student.batchnorm": "true"},
+])
+def test_optimizers_and_options_reduce_loss(over):
+    cfg = with_overrides(small(), {"epochs": "3", **over})
+    res = train(cfg, [0, 1])
+    first = torch.tensor([r["train_loss"] for r in res.scalars if r["epoch"] == 1])
+    assert torch.isfinite(res.eval_loss).all()
+    assert (res.train_loss < first).all()

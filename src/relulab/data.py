@@ -67,10 +67,11 @@ class FiniteStream:
 
     def _new_pass(self) -> None:
         perm = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
-        perm = perm.to(self.tensors[0].device)
-        self.pass_data = [
-            torch.take_along_dim(t, perm.reshape(perm.shape + (1,) * (t.dim() - 2)), dim=1)
-            for t in self.tensors]
+        s = perm.shape[0]
+        flat = (perm + torch.arange(s)[:, None] * self.n).flatten().to(self.tensors[0].device)
+        # one index_select per pass: (S*N, ...) rows in per-seed permuted order
+        self.pass_data = [t.reshape(s * self.n, *t.shape[2:]).index_select(0, flat)
+                          .reshape(t.shape) for t in self.tensors]
         self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:

@@ -66,6 +66,7 @@ class TrainResult:
     seconds: float = 0.0
     device: str = "cpu"
     cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
+    loop_seconds: float = 0.0  # training loop only (excludes building nets and data)
 
 
 def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
@@ -250,6 +251,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
             return mse_per_seed(_predict_chunked(student, eval_x), eval_y)
 
     stats(0, 0)
+    t_loop = time.perf_counter()
     bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train S={s}",
                mininterval=0.5)
     step = 0
@@ -286,8 +288,9 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
         if last:
             break
     bar.close()
+    loop_seconds = time.perf_counter() - t_loop
     if total == 0:
         stats(0, 0, final=True)
     final_eval = torch.where(alive, eval_loss(), float("nan"))
     return TrainResult(cfg, seeds, teacher, student, ~alive, epoch_loss, final_eval, rows,
-                       step, time.perf_counter() - t0, str(dev), cfgs)
+                       step, time.perf_counter() - t0, str(dev), cfgs, loop_seconds)
