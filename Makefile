@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/relulab train --preset demo --seeds 8 --out runs/demo
+	$(BIN)/relulab demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -57,6 +57,11 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     _atomic_write(Path(path), w)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 def write_parquet(path: str | os.PathLike, rows: Iterable[dict] | pa.Table) -> None:
     """Write rows (list of dicts or an Arrow table) as Parquet atomically."""
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
@@ -82,3 +87,343 @@ def manifest(config: dict, *, device: str, seeds: list[int], command: str | None
     return {"config": config, "seeds": seeds, "device": device, "versions": versions(),
             "command": command if command is not None else " ".join(sys.argv),
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweep results folders
+#
+#   DIR/manifest.json               sweep record: cells -> config hash, one entry per invocation
+#   DIR/cells/<hash of name>.json   each cell's name, grid point and full config (checked on resume)
+#   DIR/results/batch-<id>.parquet  one finished batch: one row per (cell, seed, layer, epoch);
+#                                   the file is the batch's done-marker, its metadata lists members
+#   DIR/weights/batch-<id>.safetensors  optional final weights of the batch (written before it)
+#   DIR/.lock                       held (flock) while a sweep writes
+
+SWEEP_KIND = "relulab-sweep"
+MEMBERS_KEY = b"relulab.members"
+BATCH_GLOB = "batch-*.parquet"
+
+
+def _arrow_type(tp: Any) -> pa.DataType:
+    """Arrow type of a config field's annotation (nested tuples are stored as JSON text)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _arrow_type(next(a for a in typing.get_args(tp) if a is not type(None)))
+    if origin is typing.Literal or tp is str:
+        return pa.string()
+    if tp is bool:
+        return pa.bool_()
+    if tp is int:
+        return pa.int64()
+    if tp is float:
+        return pa.float64()
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if typing.get_origin(inner) is tuple:
+            return pa.string()
+        return pa.list_(_arrow_type(inner))
+    raise TypeError(f"no Arrow type for config annotation {tp}")  # pragma: no cover
+
+
+def _config_fields() -> list[tuple[str, str | None, str, pa.DataType]]:
+    """(column, section, field, arrow type) for every RunConfig field, e.g. ``teacher_widths``."""
+    import dataclasses
+    import typing
+
+    from relulab.config import RunConfig
+
+    out = []
+    hints = typing.get_type_hints(RunConfig)
+    for f in dataclasses.fields(RunConfig):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            sub = typing.get_type_hints(tp)
+            for g in dataclasses.fields(tp):
+                out.append((f"{f.name}_{g.name}", f.name, g.name, _arrow_type(sub[g.name])))
+        else:
+            out.append((f.name, None, f.name, _arrow_type(tp)))
+    return out
+
+
+def config_schema() -> list[pa.Field]:
+    """Arrow fields of the flattened config columns (same for every results file)."""
+    return [pa.field(col, tp) for col, _, _, tp in _config_fields()]
+
+
+def config_columns(config: dict) -> dict[str, Any]:
+    """A config dict (``RunConfig.to_dict()``) flattened to columns ``section_field``."""
+    out: dict[str, Any] = {}
+    for col, section, name, tp in _config_fields():
+        value = config[section][name] if section else config[name]
+        if tp == pa.string() and isinstance(value, list | tuple):
+            value = json.dumps(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[col] = value
+    return out
+
+
+RESULT_FIELDS: list[pa.Field] = [
+    pa.field("cell", pa.string()), pa.field("config_hash", pa.string()),
+    pa.field("preset", pa.string()), pa.field("seed", pa.int64()), pa.field("member", pa.int64()),
+    pa.field("layer", pa.int64()), pa.field("epoch", pa.int64()), pa.field("step", pa.int64()),
+    pa.field("final", pa.bool_()),
+    pa.field("m", pa.int64()), pa.field("n", pa.int64()), pa.field("multi", pa.int64()),
+    pa.field("p", pa.float64()),
+    pa.field("rho_greedy", pa.float64()), pa.field("rho_hungarian", pa.float64()),
+    *[pa.field(f"matched_{t}", pa.int64()) for t in ("050", "080", "090", "095", "099")],
+    pa.field("teacher_best_corr", pa.list_(pa.float64())),
+    pa.field("teacher_best_student", pa.list_(pa.int64())),
+    pa.field("winner_rank", pa.list_(pa.int64())),
+    pa.field("student_best_corr", pa.list_(pa.float64())),
+    pa.field("student_fanout_norm", pa.list_(pa.float64())),
+    pa.field("teacher_fanout_norm", pa.list_(pa.float64())),
+    pa.field("grad_norm", pa.float64()),
+    pa.field("lr", pa.float64()), pa.field("train_loss", pa.float64()),
+    pa.field("eval_loss", pa.float64()), pa.field("diverged", pa.bool_()),
+    pa.field("batch_id", pa.string()), pa.field("batch_seconds", pa.float64()),
+    pa.field("batch_members", pa.int64()), pa.field("batch_steps", pa.int64()),
+    pa.field("started_at", pa.string()), pa.field("finished_at", pa.string()),
+    pa.field("device", pa.string()),
+]
+
+
+def rows_to_table(rows: list[dict], fields: list[pa.Field]) -> pa.Table:
+    """Rows as an Arrow table whose known columns have the types in ``fields`` (so files of
+    different batches agree); unknown columns keep their inferred types."""
+    known = {f.name: f for f in fields}
+    if not rows:
+        return pa.Table.from_pylist([], schema=pa.schema(fields))
+    table = pa.Table.from_pylist(rows)
+    schema = pa.schema([known.get(f.name, f) for f in table.schema])
+    return table.cast(schema)
+
+
+class SweepStore:
+    """A sweep's results folder (layout above). ``open`` takes the folder's write lock."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._lock_fd: int | None = None
+
+    results_dir = property(lambda self: self.root / "results")
+    cells_dir = property(lambda self: self.root / "cells")
+    weights_dir = property(lambda self: self.root / "weights")
+    manifest_path = property(lambda self: self.root / "manifest.json")
+
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> SweepStore:
+        """Create/validate ``root`` for writing and lock it (StoreError if another sweep holds
+        it, or if it holds something other than a sweep)."""
+        import fcntl
+
+        store = cls(ensure_dir(root))
+        if store.manifest_path.exists() and store.read_manifest().get("kind") != SWEEP_KIND:
+            raise StoreError(f"'{store.root}' holds a manifest that is not a sweep's")
+        try:
+            fd = os.open(store.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot write to '{store.root}': {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreError(f"another sweep is writing to '{store.root}'") from None
+        store._lock_fd = fd
+        return store
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def __enter__(self) -> SweepStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- cells ---------------------------------------------------------------------------
+    def _cell_path(self, name: str) -> Path:
+        import hashlib
+
+        return self.cells_dir / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+
+    def check_cells(self, cells: list[dict]) -> None:
+        """StoreError if a cell name was stored (or has finished rows) with another config."""
+        stored_hashes = {m["cell"]: m["config_hash"] for m in self.finished_members()}
+        for cell in cells:
+            path = self._cell_path(cell["name"])
+            if path.exists():
+                stored = json.loads(path.read_text())
+                if stored.get("config") != json.loads(json.dumps(cell["config"])):
+                    raise StoreError(
+                        f"cell '{cell['name']}' in '{self.root}' was run with a different config "
+                        f"(stored {stored.get('config_hash')}, now {cell['config_hash']}); "
+                        "use another --out or the same preset and --set")
+            old = stored_hashes.get(cell["name"])
+            if old is not None and old != cell["config_hash"]:
+                raise StoreError(f"cell '{cell['name']}' in '{self.root}' has results of config "
+                                 f"{old}, not {cell['config_hash']}")
+
+    def write_cells(self, cells: list[dict]) -> None:
+        for cell in cells:
+            path = self._cell_path(cell["name"])
+            if not path.exists():
+                write_json(path, cell)
+
+    def load_cells(self) -> dict[str, dict]:
+        """``{cell name: {"name", "point", "config_hash", "config"}}`` of every stored cell."""
+        if not self.cells_dir.is_dir():
+            return {}
+        out = {}
+        for path in sorted(self.cells_dir.glob("*.json")):
+            cell = json.loads(path.read_text())
+            out[cell["name"]] = cell
+        return out
+
+    # -- batches -------------------------------------------------------------------------
+    def batch_files(self) -> list[Path]:
+        return sorted(self.results_dir.glob(BATCH_GLOB)) if self.results_dir.is_dir() else []
+
+    def finished_members(self) -> list[dict]:
+        """``[{"cell", "seed", "config_hash"}]`` of every finished batch (from file metadata)."""
+        out: list[dict] = []
+        for path in self.batch_files():
+            try:
+                meta = pq.read_schema(path).metadata or {}
+            except (OSError, pa.ArrowInvalid) as exc:
+                raise StoreError(f"unreadable results file '{path}': {exc}") from None
+            out.extend(json.loads(meta.get(MEMBERS_KEY, b"[]")))
+        return out
+
+    def cleanup(self) -> list[Path]:
+        """Remove leftovers of killed writers: temp files and weights without a results file."""
+        removed = []
+        done = {p.name.removesuffix(".parquet") for p in self.batch_files()}
+        for folder in (self.results_dir, self.cells_dir, self.weights_dir, self.root):
+            if folder.is_dir():
+                removed += [p for p in folder.glob(".*.tmp") if p.is_file()]
+        if self.weights_dir.is_dir():
+            removed += [p for p in self.weights_dir.glob("batch-*.safetensors")
+                        if p.name.removesuffix(".safetensors") not in done]
+        for p in removed:
+            p.unlink(missing_ok=True)
+        return removed
+
+    def write_batch(self, batch_id: str, table: pa.Table, members: list[dict],
+                    info: dict | None = None, weights: dict | None = None) -> Path:
+        """Write a finished batch: weights first (optional), then the results file, atomically;
+        the results file's existence marks the batch (and its members) done."""
+        if weights:
+            from safetensors.torch import save_file
+
+            meta = {"members": json.dumps(members)}
+            target = self.weights_dir / f"batch-{batch_id}.safetensors"
+            _atomic_write(target, lambda tmp: save_file(weights, tmp, metadata=meta))
+        meta = dict(table.schema.metadata or {})
+        meta[MEMBERS_KEY] = json.dumps(members).encode()
+        meta[b"relulab.batch"] = json.dumps(info or {}, default=str).encode()
+        path = self.results_dir / f"batch-{batch_id}.parquet"
+        write_parquet(path, table.replace_schema_metadata(meta))
+        return path
+
+    # -- manifest ------------------------------------------------------------------------
+    def read_manifest(self) -> dict:
+        if not self.manifest_path.exists():
+            return {}
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError:
+            raise StoreError(f"'{self.manifest_path}' is not valid JSON") from None
+
+    def write_manifest(self, data: dict) -> None:
+        write_json(self.manifest_path, {"kind": SWEEP_KIND, **data})
+
+
+# ---------------------------------------------------------------------------------------------
+# DuckDB over a results folder
+
+RECOVERY_SQL = """
+SELECT cell, config_hash, layer, epoch, bool_or(final) AS final, teacher_node,
+       count(*) FILTER (WHERE NOT isnan(corr)) AS seeds,
+       avg(CASE WHEN corr > {threshold} THEN 1.0 ELSE 0.0 END) FILTER (WHERE NOT isnan(corr))
+         AS rate
+FROM (SELECT cell, config_hash, layer, epoch, final, unnest(teacher_best_corr) AS corr,
+             unnest(range(len(teacher_best_corr))) AS teacher_node FROM results)
+GROUP BY cell, config_hash, layer, epoch, teacher_node
+"""
+
+
+def results_dir(root: str | os.PathLike) -> Path:
+    """The results folder of sweep ``root`` (StoreError when there are no results)."""
+    p = Path(root)
+    if not p.exists():
+        raise StoreError(f"'{p}' does not exist")
+    if not p.is_dir():
+        raise StoreError(f"'{p}' is not a directory")
+    if not SweepStore(p).batch_files():
+        raise StoreError(f"no sweep results in '{p}' (expected {p}/results/{BATCH_GLOB})")
+    return p / "results"
+
+
+def connect(root: str | os.PathLike, threshold: float = 0.95) -> Any:
+    """An in-memory DuckDB connection with views over the sweep's Parquet files:
+    ``results`` (one row per cell, seed, layer, epoch) and ``recovery`` (success rate over seeds
+    per cell, layer, epoch and teacher node; NaN correlations of diverged seeds left out)."""
+    import duckdb
+
+    folder = results_dir(root)
+    pattern = str(folder / BATCH_GLOB).replace("'", "''")
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', "
+                "union_by_name=true)")
+    con.execute(f"CREATE VIEW recovery AS {RECOVERY_SQL.format(threshold=float(threshold))}")
+    return con
+
+
+def query(root: str | os.PathLike, sql: str) -> pa.Table:
+    """Run ``sql`` over the views of :func:`connect`; StoreError on a failing query."""
+    import duckdb
+
+    con = connect(root)
+    try:
+        rel = con.sql(sql)
+        if rel is None:  # a statement without a result
+            return pa.table({})
+        # duckdb >= 2 names it to_arrow_table, 1.x arrow
+        return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def export_query(root: str | os.PathLike, sql: str, path: str | os.PathLike) -> Path:
+    """Write the result of ``sql`` to ``path`` (``.csv`` or ``.parquet``) atomically."""
+    import duckdb
+
+    target = Path(path)
+    fmt = {".csv": "csv", ".parquet": "parquet"}.get(target.suffix.lower())
+    if fmt is None:
+        raise StoreError(f"--to '{target}': use a .csv or .parquet file name")
+    if target.is_dir():
+        raise StoreError(f"--to '{target}' is a directory")
+    ensure_dir(target.parent if str(target.parent) else ".")
+    con = connect(root)
+
+    def write(tmp: str) -> None:
+        quoted = tmp.replace("'", "''")
+        header = ", HEADER true" if fmt == "csv" else ""
+        con.execute(f"COPY ({sql.rstrip().rstrip(';')}) TO '{quoted}' (FORMAT {fmt}{header})")
+
+    try:
+        _atomic_write(target, write)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return target

@@ -8,12 +8,14 @@ from __future__ import annotations
 import typer
 
 from relulab.cli.common import console
+from relulab.cli.sweep import register as register_sweep
 from relulab.cli.theory import theory_app
 from relulab.cli.train import register as register_train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="relulab: teacher-student experiments with over-parameterized ReLU nets.")
 register_train(app)
+register_sweep(app)
 app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]

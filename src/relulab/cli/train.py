@@ -12,6 +12,7 @@ from relulab.cli.common import console, resolve_device, user_errors
 from relulab.config import ConfigError, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
+from relulab.stats import StatsRecorder
 from relulab.store import StoreError, ensure_dir, manifest, write_json, write_parquet
 
 
@@ -44,12 +45,17 @@ def register(app: typer.Typer) -> None:
         set_: Annotated[list[str] | None, typer.Option(
             "--set", help="override key=value (e.g. multi=5, optim.lr=0.05)")] = None,
         progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+        stats_every: Annotated[int | None, typer.Option(
+            help="statistics cadence in epochs, plus init and end (0 = only those; "
+                 "default: the config's stats_every)")] = None,
     ) -> None:
         """Train S students against the preset's teachers; print a per-seed summary."""
         cfg = get_preset(preset)
         overrides: dict[str, object] = dict(parse_set_args(set_ or []))
         if epochs is not None:
             overrides["optim.epochs"] = str(epochs)
+        if stats_every is not None:
+            overrides["stats_every"] = str(stats_every)
         cfg = with_overrides(cfg, overrides)
         if seeds < 1:
             raise ConfigError(f"--seeds must be positive, got {seeds}")
@@ -58,7 +64,9 @@ def register(app: typer.Typer) -> None:
         dev = resolve_device(device)
         if out is not None and out.exists() and not out.is_dir():
             raise StoreError(f"output path '{out}' exists and is not a directory")
-        result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps)
+        recorder = StatsRecorder()
+        result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
+                       callbacks=[recorder])
         table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
         for col in ("seed", "train loss", "eval loss", "status"):
             table.add_column(col)
@@ -67,8 +75,9 @@ def register(app: typer.Typer) -> None:
                           f"{float(result.eval_loss[i]):.4g}",
                           "diverged" if bool(result.diverged[i]) else "ok")
         console.print(table)
+        recorder.print_summary(console)
         if out is not None:
-            save_run(result, out)
+            save_run(result, out, recorder.tables())
             console.print(f"run written to {out}")
 
     @app.command()

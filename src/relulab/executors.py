@@ -1,0 +1,198 @@
+"""Executors: where a sweep's batches run, and the one function they all run.
+
+:func:`run_task` trains one batch of ``(cell, seed)`` members as a single program and returns
+its rows (:class:`BatchOutput`); it does no file I/O. The sweep driver hands an executor a list
+of :class:`Task` and writes each output as it comes back, so an executor never touches the
+results folder. Add one by registering a factory: ``register_executor("ray", RayExecutor)``;
+``--executor ray`` then finds it. It only has to run :func:`run_task` on each task (anywhere;
+tasks hold frozen dataclasses and outputs Arrow tables and CPU tensors) and yield the outputs in
+any order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
+
+from relulab.config import ConfigError
+from relulab.engine import StatsContext, train_group
+from relulab.store import RESULT_FIELDS, config_columns, config_schema, rows_to_table
+
+if TYPE_CHECKING:
+    from relulab.sweep import Batch
+
+ProgressFn = Callable[[int], None]  # receives member-steps completed since the last call
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one batch (what every executor runs; no file I/O here)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A batch plus how to run it; everything an executor (local or remote) needs."""
+
+    batch: Batch
+    device: str = "cpu"
+    save_weights: bool = False
+    preset: str = ""  # recorded in every row
+
+
+@dataclass
+class BatchOutput:
+    """A finished batch: its rows as an Arrow table and, optionally, the final weights."""
+
+    batch_id: str
+    table: pa.Table
+    members: list[dict[str, Any]]  # [{"cell", "seed", "config_hash"}] in member order
+    seconds: float
+    started_at: str
+    finished_at: str
+    device: str
+    weights: dict[str, Any] | None = None  # name -> (S, ...) tensor
+    loop_seconds: float | None = None  # the engine's training loop (no set-up)
+
+
+def iso_time(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
+
+
+def _recorder() -> Any:
+    from relulab.stats import StatsRecorder
+
+    return StatsRecorder()
+
+
+def run_task(task: Task, on_progress: ProgressFn | None = None,
+             recorder_factory: Callable[[], Any] = _recorder) -> BatchOutput:
+    """Train the batch's members as one program, record statistics, return the rows.
+
+    The recorder is any engine callback with ``tables()["layers"]`` rows carrying a ``member``
+    (index on the leading axis) or, failing that, ``seed`` equal to that index: it is called
+    with member indices as seeds, so equal seed values of different cells stay apart.
+    """
+    batch = task.batch
+    cfgs = [batch.cells[i].config for i, _ in batch.members]
+    seeds = [s for _, s in batch.members]
+    recorder = recorder_factory()
+    member_ids = list(range(len(seeds)))
+    last_step = [0]
+
+    def record(ctx: StatsContext) -> None:
+        recorder(dataclasses.replace(ctx, seeds=member_ids))
+        if on_progress is not None and ctx.step > last_step[0]:
+            on_progress((ctx.step - last_step[0]) * len(seeds))
+            last_step[0] = ctx.step
+
+    start = time.time()
+    result = train_group(cfgs, seeds, device=task.device, callbacks=[record])
+    end = time.time()
+    members = [{"cell": batch.cells[i].name, "seed": s,
+                "config_hash": batch.cells[i].config_hash} for i, s in batch.members]
+    timing = {"batch_id": batch.batch_id, "batch_seconds": result.seconds,
+              "batch_members": len(seeds), "batch_steps": result.steps,
+              "started_at": iso_time(start), "finished_at": iso_time(end), "device": result.device}
+    table = batch_table(batch, recorder.tables()["layers"], result.scalars, timing,
+                        task.preset)
+    weights = None
+    if task.save_weights:
+        weights = {}
+        for net_name, net in (("teacher", result.teacher), ("student", result.student)):
+            for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+                weights[f"{net_name}.weight.{layer}"] = w.detach().cpu().contiguous()
+                weights[f"{net_name}.bias.{layer}"] = b.detach().cpu().contiguous()
+    return BatchOutput(batch.batch_id, table, members, result.seconds, iso_time(start),
+                       iso_time(end), result.device, weights,
+                       getattr(result, "loop_seconds", None))
+
+
+_RESERVED = {"seed", "member"}
+
+
+def batch_table(batch: Batch, layer_rows: list[dict], scalar_rows: list[dict],
+                timing: dict[str, Any], preset: str = "") -> pa.Table:
+    """One row per (member, layer, recorded epoch): cell, seed, the recorder's metrics, that
+    epoch's losses and lr (null at epoch 0), convenience columns ``m``/``n`` (this layer's
+    teacher/student width), ``multi``, ``p``, the flattened config and the batch timings."""
+    num = len(batch.members)
+    scalars: dict[tuple[int, int], dict] = {}
+    seen: dict[int, int] = {}
+    for row in scalar_rows:  # the engine appends one row per member, in member order, per epoch
+        i = seen.get(row["epoch"], 0)
+        seen[row["epoch"]] = i + 1
+        scalars[(i % num, row["epoch"])] = row
+    per_cell = [config_columns(c.config.to_dict()) for c in batch.cells]
+    rows = []
+    for rec in layer_rows:
+        i = int(rec["member"] if "member" in rec else rec["seed"])
+        ci, seed = batch.members[i]
+        cell = batch.cells[ci]
+        cfg = cell.config
+        layer = int(rec["layer"])
+        sc = scalars.get((i, int(rec["epoch"])), {})
+        row: dict[str, Any] = {
+            "cell": cell.name, "config_hash": cell.config_hash, "preset": preset, "seed": seed,
+            "member": i, "m": cfg.teacher.widths[layer - 1], "n": cfg.student_widths[layer - 1],
+            "multi": cfg.student.multi, "p": cfg.teacher.fan_out_decay,
+        }
+        row.update((k, v) for k, v in rec.items() if k not in _RESERVED)
+        row.update(lr=sc.get("lr"), train_loss=sc.get("train_loss"),
+                   eval_loss=sc.get("eval_loss"), diverged=sc.get("diverged"))
+        row.update(timing)
+        row.update(per_cell[ci])
+        rows.append(row)
+    return rows_to_table(rows, RESULT_FIELDS + config_schema())
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[Task], on_progress: ProgressFn | None = None
+            ) -> Iterator[BatchOutput]:
+        """Run every task, yielding each output as soon as it is done (any order).
+        ``on_progress(member_steps)`` may be called while a task runs (local executors)."""
+        ...
+
+    def close(self) -> None:
+        """Release workers (idempotent)."""
+        ...
+
+
+class LocalExecutor:
+    """Runs the tasks one after another in this process (each task already batches its
+    members on the leading tensor axis, which is what uses the cores or the GPU)."""
+
+    name = "local"
+
+    def run(self, tasks: Sequence[Task], on_progress: ProgressFn | None = None
+            ) -> Iterator[BatchOutput]:
+        for task in tasks:
+            yield run_task(task, on_progress)
+
+    def close(self) -> None:
+        pass
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+
+
+def register_executor(name: str, factory: Callable[..., Executor]) -> None:
+    """Make ``--executor name`` construct ``factory(**options)``."""
+    EXECUTORS[name] = factory
+
+
+def get_executor(name: str, **options: Any) -> Executor:
+    """A new executor by name (ConfigError naming the known ones otherwise)."""
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor '{name}' (known: {', '.join(sorted(EXECUTORS))})")
+    return EXECUTORS[name](**options)

@@ -1,0 +1,114 @@
+"""Luck Matters §3: the matrix form of the expected gradient and how good its decoupling is.
+
+For weight layer l (node layer l−1 → l; augmented with the constant node, PAPERS.md §2):
+
+.. math::
+    L*_{kk°} = E[f_k f_{k°}],   D*_{jj°} = E[f'_j f'_{j°}],   β* = E[β*(x)],   H* = D* ∘ β*
+    Ẇ_l ≈ H*_l W̃*_l L*_{l−1}ᵀ − H_l W̃_l L_{l−1}ᵀ
+
+(student-student L, D, β, H likewise). This is the paper's ``Ẇ_l = L*_{l−1} W*_l H*_lᵀ − …`` in
+the column-per-node convention, transposed to relulab's ``(out, in)`` rows. It replaces
+E[f_k f_{k°} f'_j β*_{jj°} f'_{j°}] by E[f f]·E[f' f']·E[β*], an approximation except at the
+linear output layer (f' = 1, β = I); the true expected gradient is E[g_l f̃_{l−1}ᵀ] from
+:mod:`relulab.theory.recursive` on the same samples, so the only difference is the decoupling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from relulab.networks import Net
+from relulab.theory.recursive import augmented, gradient_rule
+
+
+@dataclass(frozen=True)
+class LayerTerms:
+    """Expectations for weight layer l (``n``/``m`` student/teacher widths, ``+1`` constant
+    node; upper nodes of the output layer carry no constant node)."""
+
+    L_star: Tensor  # (S, n_{l−1}+1, m_{l−1}+1) E[f̃_k f̃*_{k°}]
+    L: Tensor  # (S, n_{l−1}+1, n_{l−1}+1)
+    D_star: Tensor  # (S, n_l(+1), m_l(+1)) E[f'_j f'_{j°}]
+    D: Tensor  # (S, n_l(+1), n_l(+1))
+    beta_star: Tensor  # E[β*(x)], same shape as D_star
+    beta: Tensor
+    true_grad: Tensor  # (S, n_l, n_{l−1}+1) E[g_l f̃_{l−1}ᵀ], bias last column
+    predicted: Tensor  # (S, n_l, n_{l−1}+1) H*W̃*L*ᵀ − HW̃Lᵀ
+
+    @property
+    def H_star(self) -> Tensor:
+        return self.D_star * self.beta_star
+
+    @property
+    def H(self) -> Tensor:
+        return self.D * self.beta
+
+    @property
+    def relative_error(self) -> Tensor:
+        """``‖predicted − true‖_F / ‖true‖_F`` per seed ``(S,)``."""
+        diff = (self.predicted - self.true_grad).flatten(1).norm(dim=1)
+        return diff / self.true_grad.flatten(1).norm(dim=1).clamp_min(1e-300)
+
+
+def _outer_mean(a: Tensor, b: Tensor) -> Tensor:
+    return torch.einsum("sni,snj->sij", a, b)
+
+
+def expectations(teacher: Net, student: Net, x: Tensor, *,
+                 max_elements: int = 1 << 25) -> tuple[LayerTerms, ...]:
+    """Estimate L*, L, D*, D, β*, β, the true expected gradient and the matrix-form prediction for
+    every weight layer 1..L+1 from the samples ``x (S, N, d)`` (streamed in chunks so that the
+    per-sample β tensors stay under ``max_elements`` entries; batched einsum inside a chunk)."""
+    s, n_total = x.shape[:2]
+    widest = max((w.shape[1] + 1) ** 2 for w in student.weights)
+    chunk = max(1, min(n_total, max_elements // max(1, s * widest)))
+    sums: dict[str, list[Tensor]] = {}
+
+    def add(key: str, values: list[Tensor]) -> None:
+        if key not in sums:
+            sums[key] = values
+        else:
+            sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+
+    for start in range(0, n_total, chunk):
+        t = gradient_rule(teacher, student, x[:, start:start + chunk])
+        depth = t.depth
+        add("L_star", [_outer_mean(t.act[i], t.act_star[i]) for i in range(depth + 1)])
+        add("L", [_outer_mean(t.act[i], t.act[i]) for i in range(depth + 1)])
+        add("D_star", [_outer_mean(t.gates[i], t.gates_star[i]) for i in range(1, depth + 1)])
+        add("D", [_outer_mean(t.gates[i], t.gates[i]) for i in range(1, depth + 1)])
+        add("beta_star", [t.beta_star[i].sum(1) for i in range(1, depth + 1)])
+        add("beta", [t.beta[i].sum(1) for i in range(1, depth + 1)])
+        add("grad", [_outer_mean(t.grad_pre[i], t.act[i - 1]) for i in range(1, depth + 2)])
+    mean = {key: [v / n_total for v in vals] for key, vals in sums.items()}
+    depth = student.depth
+    c = student.weights[-1].shape[1]
+    eye = torch.eye(c, dtype=x.dtype, device=x.device).expand(s, c, c)
+    ones = torch.ones(s, c, c, dtype=x.dtype, device=x.device)
+    layers = []
+    for layer in range(1, depth + 2):
+        top = layer == depth + 1
+        if top:  # linear output: f' = 1, β = I, no constant node above
+            d_star = d_ss = ones
+            b_star = b_ss = eye
+            w_t = torch.cat([teacher.weights[-1], teacher.biases[-1][..., None]], -1)
+            w_s = torch.cat([student.weights[-1], student.biases[-1][..., None]], -1)
+        else:
+            d_star, d_ss = mean["D_star"][layer - 1], mean["D"][layer - 1]
+            b_star, b_ss = mean["beta_star"][layer - 1], mean["beta"][layer - 1]
+            w_t = augmented(teacher.weights[layer - 1], teacher.biases[layer - 1])
+            w_s = augmented(student.weights[layer - 1], student.biases[layer - 1])
+        l_star, l_ss = mean["L_star"][layer - 1], mean["L"][layer - 1]
+        n_up = student.weights[layer - 1].shape[1]
+        pred = ((d_star * b_star) @ w_t @ l_star.mT - (d_ss * b_ss) @ w_s @ l_ss.mT)[:, :n_up]
+        layers.append(LayerTerms(l_star, l_ss, d_star, d_ss, b_star, b_ss,
+                                 mean["grad"][layer - 1], pred))
+    return tuple(layers)
+
+
+def predicted_update(terms: tuple[LayerTerms, ...]) -> tuple[Tensor, ...]:
+    """The matrix-form Ẇ̃_l ``(S, n_l, n_{l−1}+1)`` (bias last column) of every layer."""
+    return tuple(t.predicted for t in terms)

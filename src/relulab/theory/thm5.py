@@ -1,0 +1,176 @@
+"""Luck Matters Theorems 4–5 as an experiment: the original ``test_multilayer.py --perturb
+--node_multi 2 --lr 0.05 --init_std 0.1 --batchsize 64`` matrix-version network (PAPERS.md §4).
+
+Two-layer teacher d → m → c (defaults 10 → 20 → 30, the script's ``ks``), student d → n = multi·m
+→ c. Inputs x ~ N(0, I_d) with a ones column (the bias), fresh minibatch every step. Every
+node's augmented fan-in row (weights and bias) is normalized to unit length at init and after
+every step. The student starts at the teacher in the top-left block plus N(0, init_std²).
+Update: the matrix-form expected gradient on the minibatch (the original) or the exact one.
+
+Theorem 5 predicts the fan-out weights of the n − m student nodes without a teacher go to zero
+while the teacher-aligned ones converge; Theorem 4 that nodes starting closer to their teacher
+converge faster ("luck").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from scipy import stats
+from torch import Tensor
+
+from relulab.config import ConfigError
+from relulab.networks import Net, predict
+from relulab.teachers import distinct_rows
+from relulab.theory.matrix_form import expectations
+from relulab.theory.population import angle
+
+WEIGHT_CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
+
+
+@dataclass(frozen=True)
+class Thm5Config:
+    input_dim: int = 10  # d (ks[0] of the original)
+    teacher_hidden: int = 20  # m (ks[1])
+    output_dim: int = 30  # c (ks[2])
+    node_multi: int = 2  # student hidden n = node_multi · m
+    lr: float = 0.05
+    init_std: float = 0.1  # student = teacher block + N(0, init_std²)
+    batch_size: int = 64
+    iters: int = 20_000
+    teacher_bias: float = 0.0  # the original's --bias: teacher bias column −bias, then normalized
+    update: Literal["matrix", "exact"] = "matrix"  # matrix-form (original) or true gradient
+    record_every: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "teacher_hidden", "output_dim", "node_multi", "batch_size",
+                     "record_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.iters < 0:
+            raise ConfigError(f"iters must be >= 0, got {self.iters}")
+        if not self.lr > 0 or self.init_std < 0:
+            raise ConfigError("lr must be > 0 and init_std >= 0")
+        if self.update not in ("matrix", "exact"):
+            raise ConfigError(f"update must be matrix or exact, got {self.update!r}")
+
+    @property
+    def student_hidden(self) -> int:
+        return self.node_multi * self.teacher_hidden
+
+
+@dataclass(frozen=True)
+class Thm5Result:
+    cfg: Thm5Config
+    steps: Tensor  # (T,) recorded steps (0 = init)
+    angles: Tensor  # (T, S, m) angle of student node j < m to teacher node j (augmented fan-in)
+    fan_out: Tensor  # (T, S, n) L2 norm of each student hidden node's fan-out (over c outputs)
+    loss: Tensor  # (T, S) minibatch loss ½ mean |y* − y|²
+
+    @property
+    def relevant(self) -> Tensor:
+        """Final fan-out norms of the teacher-aligned nodes ``(S, m)``."""
+        return self.fan_out[-1, :, : self.cfg.teacher_hidden]
+
+    @property
+    def irrelevant(self) -> Tensor:
+        """Final fan-out norms of the other nodes ``(S, n − m)``."""
+        return self.fan_out[-1, :, self.cfg.teacher_hidden:]
+
+
+def _normalize_rows(w: Tensor) -> Tensor:
+    return w / w.norm(dim=-1, keepdim=True)
+
+
+def _split(w: Tensor) -> tuple[Tensor, Tensor]:
+    return w[..., :-1], w[..., -1]
+
+
+def make_networks(cfg: Thm5Config, n_seeds: int, *, generator: torch.Generator,
+                  dtype: torch.dtype = torch.float64) -> tuple[list[Tensor], list[Tensor]]:
+    """Augmented ``(S, out, in+1)`` weights of the teachers and perturbed students."""
+    choices = torch.tensor(WEIGHT_CHOICES, dtype=dtype)
+    d, m, c, n = cfg.input_dim, cfg.teacher_hidden, cfg.output_dim, cfg.student_hidden
+    teachers: list[list[Tensor]] = [[], []]
+    for _ in range(n_seeds):
+        for i, (out, inp) in enumerate(((m, d), (c, m))):
+            w = distinct_rows(out, inp, choices, generator=generator).to(dtype)
+            bias = torch.full((out, 1), -cfg.teacher_bias, dtype=dtype)
+            teachers[i].append(_normalize_rows(torch.cat([w, bias], 1)))
+    t1, t2 = torch.stack(teachers[0]), torch.stack(teachers[1])  # (S, m, d+1), (S, c, m+1)
+    s1 = torch.randn(n_seeds, n, d + 1, generator=generator, dtype=dtype) * cfg.init_std
+    s2 = torch.randn(n_seeds, c, n + 1, generator=generator, dtype=dtype) * cfg.init_std
+    s1[:, :m] += t1  # perturb: student = teacher in the top-left block (+ bias)
+    s2[:, :, :m] += t2[..., :m]
+    s2[:, :, -1] += t2[..., -1]
+    return [t1, t2], [_normalize_rows(s1), _normalize_rows(s2)]
+
+
+def _net(ws: list[Tensor]) -> Net:
+    (w1, b1), (w2, b2) = _split(ws[0]), _split(ws[1])
+    return Net("fc", (w1, w2), (b1, b2))
+
+
+def run_thm5(cfg: Thm5Config, *, n_seeds: int = 1, generator: torch.Generator,
+             device: torch.device | str = "cpu",
+             dtype: torch.dtype = torch.float64) -> Thm5Result:
+    """Train ``n_seeds`` students (one batch) and record angles and fan-out norms."""
+    if n_seeds < 1:
+        raise ConfigError(f"n_seeds must be >= 1, got {n_seeds}")
+    teacher_w, student_w = make_networks(cfg, n_seeds, generator=generator, dtype=dtype)
+    teacher_w = [w.to(device) for w in teacher_w]
+    student_w = [w.to(device) for w in student_w]
+    teacher = _net(teacher_w)
+    m = cfg.teacher_hidden
+    steps, angles, fan_out, losses = [], [], [], []
+
+    def record(step: int, batch_loss: Tensor) -> None:
+        steps.append(step)
+        angles.append(angle(student_w[0][:, :m], teacher_w[0]))
+        fan_out.append(student_w[1][..., :-1].norm(dim=1))
+        losses.append(batch_loss)
+
+    for step in range(cfg.iters + 1):
+        x = torch.randn(n_seeds, cfg.batch_size, cfg.input_dim, generator=generator,
+                        dtype=dtype).to(device)
+        student = _net(student_w)
+        if step % cfg.record_every == 0 or step == cfg.iters:
+            err = predict(teacher, x) - predict(student, x)
+            record(step, 0.5 * err.pow(2).sum(-1).mean(-1))
+        if step == cfg.iters:
+            break
+        terms = expectations(teacher, student, x)
+        for i, t in enumerate(terms):
+            delta = t.predicted if cfg.update == "matrix" else t.true_grad
+            student_w[i] = _normalize_rows(student_w[i] + cfg.lr * delta)
+    return Thm5Result(cfg, torch.tensor(steps), torch.stack(angles), torch.stack(fan_out),
+                      torch.stack(losses))
+
+
+@dataclass(frozen=True)
+class LuckRow:
+    seed: int
+    node: int  # teacher-aligned student node j (< m)
+    initial_angle: float  # rad
+    final_angle: float
+    steps_to_threshold: int  # first recorded step with angle < threshold (-1: never)
+
+
+def luck_table(result: Thm5Result, threshold: float) -> tuple[list[LuckRow], float]:
+    """Theorem 4 "luck": per teacher-aligned node its initial angle and the first recorded step
+    at which its angle to its teacher fell below ``threshold``; plus the Spearman correlation
+    between the two over nodes that got there (positive: closer nodes converge sooner)."""
+    a = result.angles.cpu()  # (T, S, m)
+    below = a < threshold
+    first = torch.where(below.any(0), result.steps[below.to(torch.int64).argmax(0)],
+                        torch.full(a.shape[1:], -1, dtype=torch.int64))  # (S, m)
+    rows = [LuckRow(s, j, float(a[0, s, j]), float(a[-1, s, j]), int(first[s, j]))
+            for s in range(a.shape[1]) for j in range(a.shape[2])]
+    reached = [r for r in rows if r.steps_to_threshold >= 0]
+    if len({r.steps_to_threshold for r in reached}) < 2:  # rank correlation undefined
+        return rows, float("nan")
+    rho = stats.spearmanr([r.initial_angle for r in reached],
+                          [r.steps_to_threshold for r in reached]).statistic
+    return rows, float(rho)
