@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.store import SweepStore, connect, ensure_dir
+from relulab.query import connect
+from relulab.store import SweepStore, ensure_dir
 
 SERIES_KEY = "p"
 EPOCH_EARLY = 5  # the paper's "after 5 epochs" curves

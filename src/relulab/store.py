@@ -34,7 +34,7 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -54,18 +54,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     def w(tmp: str) -> None:
         with open(tmp, "w") as fh:
             json.dump(obj, fh, indent=2, sort_keys=True, default=str)
-    _atomic_write(Path(path), w)
+    atomic_write(Path(path), w)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_parquet(path: str | os.PathLike, rows: Iterable[dict] | pa.Table) -> None:
     """Write rows (list of dicts or an Arrow table) as Parquet atomically."""
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(list(rows))
-    _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
+    atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp))
 
 
 def versions() -> dict[str, str]:
@@ -323,7 +323,7 @@ class SweepStore:
 
             meta = {"members": json.dumps(members)}
             target = self.weights_dir / f"batch-{batch_id}.safetensors"
-            _atomic_write(target, lambda tmp: save_file(weights, tmp, metadata=meta))
+            atomic_write(target, lambda tmp: save_file(weights, tmp, metadata=meta))
         meta = dict(table.schema.metadata or {})
         meta[MEMBERS_KEY] = json.dumps(members).encode()
         meta[b"relulab.batch"] = json.dumps(info or {}, default=str).encode()
@@ -342,88 +342,3 @@ class SweepStore:
 
     def write_manifest(self, data: dict) -> None:
         write_json(self.manifest_path, {"kind": SWEEP_KIND, **data})
-
-
-# ---------------------------------------------------------------------------------------------
-# DuckDB over a results folder
-
-RECOVERY_SQL = """
-SELECT cell, config_hash, layer, epoch, bool_or(final) AS final, teacher_node,
-       count(*) FILTER (WHERE NOT isnan(corr)) AS seeds,
-       avg(CASE WHEN corr > {threshold} THEN 1.0 ELSE 0.0 END) FILTER (WHERE NOT isnan(corr))
-         AS rate
-FROM (SELECT cell, config_hash, layer, epoch, final, unnest(teacher_best_corr) AS corr,
-             unnest(range(len(teacher_best_corr))) AS teacher_node FROM results)
-GROUP BY cell, config_hash, layer, epoch, teacher_node
-"""
-
-
-def results_dir(root: str | os.PathLike) -> Path:
-    """The results folder of sweep ``root`` (StoreError when there are no results)."""
-    p = Path(root)
-    if not p.exists():
-        raise StoreError(f"'{p}' does not exist")
-    if not p.is_dir():
-        raise StoreError(f"'{p}' is not a directory")
-    if not SweepStore(p).batch_files():
-        raise StoreError(f"no sweep results in '{p}' (expected {p}/results/{BATCH_GLOB})")
-    return p / "results"
-
-
-def connect(root: str | os.PathLike, threshold: float = 0.95) -> Any:
-    """An in-memory DuckDB connection with views over the sweep's Parquet files:
-    ``results`` (one row per cell, seed, layer, epoch) and ``recovery`` (success rate over seeds
-    per cell, layer, epoch and teacher node; NaN correlations of diverged seeds left out)."""
-    import duckdb
-
-    folder = results_dir(root)
-    pattern = str(folder / BATCH_GLOB).replace("'", "''")
-    con = duckdb.connect()
-    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', "
-                "union_by_name=true)")
-    con.execute(f"CREATE VIEW recovery AS {RECOVERY_SQL.format(threshold=float(threshold))}")
-    return con
-
-
-def query(root: str | os.PathLike, sql: str) -> pa.Table:
-    """Run ``sql`` over the views of :func:`connect`; StoreError on a failing query."""
-    import duckdb
-
-    con = connect(root)
-    try:
-        rel = con.sql(sql)
-        if rel is None:  # a statement without a result
-            return pa.table({})
-        # duckdb >= 2 names it to_arrow_table, 1.x arrow
-        return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
-    except duckdb.Error as exc:
-        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()
-
-
-def export_query(root: str | os.PathLike, sql: str, path: str | os.PathLike) -> Path:
-    """Write the result of ``sql`` to ``path`` (``.csv`` or ``.parquet``) atomically."""
-    import duckdb
-
-    target = Path(path)
-    fmt = {".csv": "csv", ".parquet": "parquet"}.get(target.suffix.lower())
-    if fmt is None:
-        raise StoreError(f"--to '{target}': use a .csv or .parquet file name")
-    if target.is_dir():
-        raise StoreError(f"--to '{target}' is a directory")
-    ensure_dir(target.parent if str(target.parent) else ".")
-    con = connect(root)
-
-    def write(tmp: str) -> None:
-        quoted = tmp.replace("'", "''")
-        header = ", HEADER true" if fmt == "csv" else ""
-        con.execute(f"COPY ({sql.rstrip().rstrip(';')}) TO '{quoted}' (FORMAT {fmt}{header})")
-
-    try:
-        _atomic_write(target, write)
-    except duckdb.Error as exc:
-        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
-    finally:
-        con.close()
-    return target

@@ -11,14 +11,13 @@ import pytest
 
 from relulab.config import RunConfig, with_overrides
 from relulab.presets import get_preset
+from relulab.query import export_query, query
 from relulab.store import (
     RESULT_FIELDS,
     StoreError,
     SweepStore,
     config_columns,
     config_schema,
-    export_query,
-    query,
     rows_to_table,
 )
 

@@ -12,7 +12,8 @@ from relulab.config import with_overrides
 from relulab.engine import train
 from relulab.executors import EXECUTORS, get_executor, register_executor
 from relulab.presets import get_preset
-from relulab.store import StoreError, SweepStore, query
+from relulab.query import query
+from relulab.store import StoreError, SweepStore
 from relulab.sweep import run_sweep
 
 LOCAL = get_executor("local")

@@ -121,8 +121,8 @@ def register(app: typer.Typer) -> None:
         to: Annotated[Path | None, typer.Option(help="write all rows to a .csv/.parquet")] = None,
     ) -> None:
         """Run SQL over a sweep's Parquet files (views `results` and `recovery`)."""
-        from relulab.store import export_query
-        from relulab.store import query as run_query
+        from relulab.query import export_query
+        from relulab.query import query as run_query
 
         if to is not None:
             path = export_query(folder, sql, to)
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Draw the sweep's figures as PNG and SVG."""
         from relulab.plots import plot_all
-        from relulab.store import results_dir
+        from relulab.query import results_dir
 
         results_dir(folder)
         for path in plot_all(folder, out):
@@ -161,8 +161,8 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option(help="HTML file [FOLDER/report.html]")] = None,
     ) -> None:
         """Write one self-contained HTML report (figures embedded)."""
+        from relulab.query import results_dir
         from relulab.report import build_report
-        from relulab.store import results_dir
 
         results_dir(folder)
         console.print(f"report: {build_report(folder, out)}")

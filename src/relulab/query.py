@@ -1,0 +1,92 @@
+"""DuckDB over a sweep's results folder: views ``results`` and ``recovery``, queries, exports."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from relulab.store import BATCH_GLOB, StoreError, SweepStore, atomic_write, ensure_dir
+
+RECOVERY_SQL = """
+SELECT cell, config_hash, layer, epoch, bool_or(final) AS final, teacher_node,
+       count(*) FILTER (WHERE NOT isnan(corr)) AS seeds,
+       avg(CASE WHEN corr > {threshold} THEN 1.0 ELSE 0.0 END) FILTER (WHERE NOT isnan(corr))
+         AS rate
+FROM (SELECT cell, config_hash, layer, epoch, final, unnest(teacher_best_corr) AS corr,
+             unnest(range(len(teacher_best_corr))) AS teacher_node FROM results)
+GROUP BY cell, config_hash, layer, epoch, teacher_node
+"""
+
+
+def results_dir(root: str | os.PathLike) -> Path:
+    """The results folder of sweep ``root`` (StoreError when there are no results)."""
+    p = Path(root)
+    if not p.exists():
+        raise StoreError(f"'{p}' does not exist")
+    if not p.is_dir():
+        raise StoreError(f"'{p}' is not a directory")
+    if not SweepStore(p).batch_files():
+        raise StoreError(f"no sweep results in '{p}' (expected {p}/results/{BATCH_GLOB})")
+    return p / "results"
+
+
+def connect(root: str | os.PathLike, threshold: float = 0.95) -> Any:
+    """An in-memory DuckDB connection with views over the sweep's Parquet files:
+    ``results`` (one row per cell, seed, layer, epoch) and ``recovery`` (success rate over seeds
+    per cell, layer, epoch and teacher node; NaN correlations of diverged seeds left out)."""
+    import duckdb
+
+    folder = results_dir(root)
+    pattern = str(folder / BATCH_GLOB).replace("'", "''")
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', "
+                "union_by_name=true)")
+    con.execute(f"CREATE VIEW recovery AS {RECOVERY_SQL.format(threshold=float(threshold))}")
+    return con
+
+
+def query(root: str | os.PathLike, sql: str) -> pa.Table:
+    """Run ``sql`` over the views of :func:`connect`; StoreError on a failing query."""
+    import duckdb
+
+    con = connect(root)
+    try:
+        rel = con.sql(sql)
+        if rel is None:  # a statement without a result
+            return pa.table({})
+        # duckdb >= 2 names it to_arrow_table, 1.x arrow
+        return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def export_query(root: str | os.PathLike, sql: str, path: str | os.PathLike) -> Path:
+    """Write the result of ``sql`` to ``path`` (``.csv`` or ``.parquet``) atomically."""
+    import duckdb
+
+    target = Path(path)
+    fmt = {".csv": "csv", ".parquet": "parquet"}.get(target.suffix.lower())
+    if fmt is None:
+        raise StoreError(f"--to '{target}': use a .csv or .parquet file name")
+    if target.is_dir():
+        raise StoreError(f"--to '{target}' is a directory")
+    ensure_dir(target.parent if str(target.parent) else ".")
+    con = connect(root)
+
+    def write(tmp: str) -> None:
+        quoted = tmp.replace("'", "''")
+        header = ", HEADER true" if fmt == "csv" else ""
+        con.execute(f"COPY ({sql.rstrip().rstrip(';')}) TO '{quoted}' (FORMAT {fmt}{header})")
+
+    try:
+        atomic_write(target, write)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    return target
