@@ -61,7 +61,7 @@ class TrainResult:
     diverged: Tensor  # (S,) bool
     train_loss: Tensor  # (S,) mean loss over the last epoch
     eval_loss: Tensor  # (S,) final loss on the eval set
-    scalars: list[dict] = field(default_factory=list)  # one row per (seed, epoch)
+    scalars: list[dict] = field(default_factory=list)  # one row per (member, epoch)
     steps: int = 0
     seconds: float = 0.0
     device: str = "cpu"
@@ -278,7 +278,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
         epoch_loss = torch.where(alive, loss_sum / max(n_steps, 1), float("nan"))
         ev = torch.where(alive, eval_loss(), float("nan"))
         for i, seed in enumerate(seeds):
-            rows.append({"seed": seed, "epoch": epoch + 1, "step": step, "lr": lrs[i],
+            rows.append({"seed": seed, "member": i, "epoch": epoch + 1, "step": step, "lr": lrs[i],
                          "train_loss": float(epoch_loss[i]), "eval_loss": float(ev[i]),
                          "diverged": bool(~alive[i])})
         bar.set_postfix(loss=f"{float(epoch_loss.nanmean()):.3g}")

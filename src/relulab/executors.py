@@ -11,7 +11,6 @@ any order.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -72,19 +71,17 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
              recorder_factory: Callable[[], Any] = _recorder) -> BatchOutput:
     """Train the batch's members as one program, record statistics, return the rows.
 
-    The recorder is any engine callback with ``tables()["layers"]`` rows carrying a ``member``
-    (index on the leading axis) or, failing that, ``seed`` equal to that index: it is called
-    with member indices as seeds, so equal seed values of different cells stay apart.
+    The recorder is any engine callback whose ``tables()["layers"]`` rows carry ``member``
+    (the index on the leading axis), so equal seed values of different cells stay apart.
     """
     batch = task.batch
     cfgs = [batch.cells[i].config for i, _ in batch.members]
     seeds = [s for _, s in batch.members]
     recorder = recorder_factory()
-    member_ids = list(range(len(seeds)))
     last_step = [0]
 
     def record(ctx: StatsContext) -> None:
-        recorder(dataclasses.replace(ctx, seeds=member_ids))
+        recorder(ctx)
         if on_progress is not None and ctx.step > last_step[0]:
             on_progress((ctx.step - last_step[0]) * len(seeds))
             last_step[0] = ctx.step
@@ -108,7 +105,7 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
                 weights[f"{net_name}.bias.{layer}"] = b.detach().cpu().contiguous()
     return BatchOutput(batch.batch_id, table, members, result.seconds, iso_time(start),
                        iso_time(end), result.device, weights,
-                       getattr(result, "loop_seconds", None))
+                       result.loop_seconds)
 
 
 _RESERVED = {"seed", "member"}
@@ -119,17 +116,11 @@ def batch_table(batch: Batch, layer_rows: list[dict], scalar_rows: list[dict],
     """One row per (member, layer, recorded epoch): cell, seed, the recorder's metrics, that
     epoch's losses and lr (null at epoch 0), convenience columns ``m``/``n`` (this layer's
     teacher/student width), ``multi``, ``p``, the flattened config and the batch timings."""
-    num = len(batch.members)
-    scalars: dict[tuple[int, int], dict] = {}
-    seen: dict[int, int] = {}
-    for row in scalar_rows:  # the engine appends one row per member, in member order, per epoch
-        i = seen.get(row["epoch"], 0)
-        seen[row["epoch"]] = i + 1
-        scalars[(i % num, row["epoch"])] = row
+    scalars = {(row["member"], row["epoch"]): row for row in scalar_rows}
     per_cell = [config_columns(c.config.to_dict()) for c in batch.cells]
     rows = []
     for rec in layer_rows:
-        i = int(rec["member"] if "member" in rec else rec["seed"])
+        i = int(rec["member"])
         ci, seed = batch.members[i]
         cell = batch.cells[ci]
         cfg = cell.config
