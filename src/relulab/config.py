@@ -24,6 +24,39 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return value in args
+    if origin in (types.UnionType, typing.Union):
+        return any(_type_ok(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_type_ok, value, args))
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def _check_types(obj: Any) -> None:
+    """Every field of a config dataclass holds a value of its annotated type."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        _check(_type_ok(value, hints[f.name]),
+               f"{type(obj).__name__}.{f.name}: {value!r} is not of type "
+               f"{getattr(hints[f.name], '__name__', hints[f.name])}")
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     kind: Literal["fc", "conv"] = "fc"  # fully connected or convolutional teacher
@@ -44,6 +77,7 @@ class TeacherConfig:
     leaky_slope: float = 0.0  # 0 = ReLU
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.input_dim >= 1, f"teacher.input_dim must be positive, got {self.input_dim}")
         _check(len(self.widths) >= 1, "teacher.widths must list at least one hidden layer")
         for w in self.widths:
@@ -69,6 +103,7 @@ class StudentConfig:
     batchnorm: bool = False  # Linear -> ReLU -> BN (affine off)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.multi >= 1, f"student.multi must be >= 1, got {self.multi}")
         if self.widths is not None:
             for w in self.widths:
@@ -85,6 +120,7 @@ class DataConfig:
     eval_size: int = 1024  # separate eval set per seed
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.std > 0, f"data.std must be > 0, got {self.std}")
         _check(self.train_size is None or self.train_size >= 1,
                "data.train_size must be positive (or none for fresh samples)")
@@ -104,6 +140,7 @@ class OptimConfig:
     steps_per_epoch: int | None = None  # None = ceil(train_size / batch_size)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.lr > 0, f"optim.lr must be > 0, got {self.lr}")
         _check(self.batch_size >= 1, f"optim.batch_size must be positive, got {self.batch_size}")
         _check(self.epochs >= 0, f"optim.epochs must be >= 0, got {self.epochs}")
@@ -133,6 +170,7 @@ class RunConfig:
     stats_every: int = 1  # statistics cadence in epochs (plus at init); 0 = only init and end
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check(self.stats_every >= 0, "stats_every must be >= 0")
         if self.student.widths is not None:
             _check(len(self.student.widths) == len(self.teacher.widths),

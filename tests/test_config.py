@@ -1,0 +1,59 @@
+import pytest
+
+from relulab.config import (
+    ConfigError,
+    RunConfig,
+    config_from_dict,
+    parse_set_args,
+    parse_value,
+    with_overrides,
+)
+from relulab.presets import PRESETS, get_preset
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_through_json_dict(name):
+    cfg = get_preset(name)
+    assert config_from_dict(cfg.to_dict()) == cfg
+    assert config_from_dict(cfg.to_dict()).hash() == cfg.hash()
+
+
+def test_override_parsing_by_field_type():
+    cfg = with_overrides(get_preset("spec-multilayer"),
+                         {"m": "5,6,7,8", "optim.lr_schedule": "0:0.3,10:0.05", "N": "none",
+                          "student.batchnorm": "yes", "p": "1.5"})
+    assert cfg.teacher.widths == (5, 6, 7, 8)
+    assert cfg.optim.lr_schedule == ((0, 0.3), (10, 0.05))
+    assert cfg.data.train_size is None and cfg.student.batchnorm is True
+    assert cfg.teacher.fan_out_decay == 1.5
+    assert cfg.student_widths == (25, 30, 35, 40)
+    assert parse_value("optim.name", "adam") == "adam"
+
+
+@pytest.mark.parametrize("over,msg", [
+    ({"multi": 2.5}, "StudentConfig.multi: 2.5 is not of type int"),
+    ({"multi": True}, "is not of type int"),
+    ({"optim.name": "rmsprop"}, "is not one of"),
+    ({"p": "-1"}, "fan_out_decay (p) must be >= 0"),
+    ({"student.widths": "10,20"}, "one entry per teacher hidden layer"),
+    ({"teacher.weight_choices": "0,0"}, "all zero"),
+    ({"optim.lr_schedule": "5"}, "is not epoch:lr"),
+    ({"m": ""}, "empty list"),
+])
+def test_bad_overrides_raise_config_error(over, msg):
+    with pytest.raises(ConfigError, match=None) as err:
+        with_overrides(get_preset("demo"), over)
+    assert msg in str(err.value)
+
+
+def test_set_args_must_be_key_value_with_known_key():
+    assert parse_set_args(["lr=0.1", "multi=3"]) == {"lr": "0.1", "multi": "3"}
+    with pytest.raises(ConfigError, match="not key=value"):
+        parse_set_args(["=3"])
+    with pytest.raises(ConfigError, match="unknown config key 'nope'"):
+        parse_set_args(["nope=3"])
+
+
+def test_direct_construction_is_validated():
+    with pytest.raises(ConfigError, match="stats_every"):
+        RunConfig(stats_every=-1)
