@@ -81,17 +81,20 @@ class CriticalPoint:
     @property
     def kind(self) -> str:
         """minimum / saddle / maximum / degenerate, from the full-space signature."""
-        neg, zero, pos = self.full_signature
-        if zero:
-            return "degenerate" if neg == 0 else "saddle"
-        return "minimum" if neg == 0 else ("maximum" if pos == 0 else "saddle")
+        return signature_kind(self.full_signature)
 
     @property
     def reduced_kind(self) -> str:
-        neg, zero, pos = self.reduced_signature
-        if zero:
-            return "degenerate" if neg == 0 else "saddle"
-        return "minimum" if neg == 0 else ("maximum" if pos == 0 else "saddle")
+        """The same from the 2-D (reduced) signature."""
+        return signature_kind(self.reduced_signature)
+
+
+def signature_kind(signature: tuple[int, int, int]) -> str:
+    """Kind of a critical point from its Hessian signature ``(#neg, #zero, #pos)``."""
+    neg, zero, pos = signature
+    if zero:
+        return "degenerate" if neg == 0 else "saddle"
+    return "minimum" if neg == 0 else ("maximum" if pos == 0 else "saddle")
 
 
 def _field2(z: Tensor, K: int) -> Tensor:
