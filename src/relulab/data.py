@@ -137,12 +137,6 @@ class SyntheticSource:
             raise ValueError("SyntheticSource members must share train/eval sizes")
         self.train_size, self.eval_size = sizes.pop()
 
-    @classmethod
-    def for_seeds(cls, cfg: DataConfig, input_shape: tuple[int, ...], seeds: list[int],
-                  root_seed: int = 0, device: torch.device | str = "cpu") -> SyntheticSource:
-        return cls([cfg] * len(seeds), input_shape, list(seeds), [root_seed] * len(seeds),
-                   device)
-
     def _gens(self, stream: str) -> list[torch.Generator]:
         return [generator(r, s, stream) for r, s in zip(self.root_seeds, self.seeds, strict=True)]
 

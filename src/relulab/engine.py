@@ -234,6 +234,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     rows: list[dict] = []
     last_batch: tuple[Tensor, Tensor] | None = None
     epoch_loss = torch.full((s,), float("nan"), device=dev)
+    ev: Tensor | None = None  # eval loss after the last epoch (parameters unchanged since)
 
     def stats(epoch: int, step: int, final: bool = False) -> None:
         if not callbacks:
@@ -277,10 +278,10 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
         bar.update(n_steps)
         epoch_loss = torch.where(alive, loss_sum / max(n_steps, 1), float("nan"))
         ev = torch.where(alive, eval_loss(), float("nan"))
-        for i, seed in enumerate(seeds):
+        per_seed = zip(seeds, epoch_loss.tolist(), ev.tolist(), (~alive).tolist(), strict=True)
+        for i, (seed, train_l, eval_l, dead) in enumerate(per_seed):
             rows.append({"seed": seed, "member": i, "epoch": epoch + 1, "step": step, "lr": lrs[i],
-                         "train_loss": float(epoch_loss[i]), "eval_loss": float(ev[i]),
-                         "diverged": bool(~alive[i])})
+                         "train_loss": train_l, "eval_loss": eval_l, "diverged": dead})
         bar.set_postfix(loss=f"{float(epoch_loss.nanmean()):.3g}")
         last = step >= total
         if last or (cfg.stats_every and (epoch + 1) % cfg.stats_every == 0):
@@ -291,6 +292,6 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     loop_seconds = time.perf_counter() - t_loop
     if total == 0:
         stats(0, 0, final=True)
-    final_eval = torch.where(alive, eval_loss(), float("nan"))
+    final_eval = ev if ev is not None else torch.where(alive, eval_loss(), float("nan"))
     return TrainResult(cfg, seeds, teacher, student, ~alive, epoch_loss, final_eval, rows,
                        step, time.perf_counter() - t0, str(dev), cfgs, loop_seconds)

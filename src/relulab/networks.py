@@ -9,6 +9,7 @@ program for all S nets (batched matmul / grouped convolution).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -46,24 +47,22 @@ class Net:
     def parameters(self) -> list[Tensor]:
         return [*self.weights, *self.biases]
 
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Net:
+        """The same net with ``fn`` applied to every tensor (parameters and BN statistics)."""
+        def each(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+            return tuple(fn(t) for t in ts)
+        return Net(self.kind, each(self.weights), each(self.biases), self.leaky_slope,
+                   self.batchnorm, each(self.bn_mean), each(self.bn_var))
+
     def select(self, idx: Tensor | slice | list[int]) -> Net:
         """The sub-batch of seeds ``idx``."""
-        def pick(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-            return tuple(t[idx] for t in ts)
-        return Net(self.kind, pick(self.weights), pick(self.biases), self.leaky_slope,
-                   self.batchnorm, pick(self.bn_mean), pick(self.bn_var))
+        return self._map(lambda t: t[idx])
 
     def detached(self) -> Net:
-        def det(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-            return tuple(t.detach().clone() for t in ts)
-        return Net(self.kind, det(self.weights), det(self.biases), self.leaky_slope,
-                   self.batchnorm, det(self.bn_mean), det(self.bn_var))
+        return self._map(lambda t: t.detach().clone())
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Net:
-        def mv(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-            return tuple(t.to(device=device, dtype=dtype) for t in ts)
-        return Net(self.kind, mv(self.weights), mv(self.biases), self.leaky_slope,
-                   self.batchnorm, mv(self.bn_mean), mv(self.bn_var))
+        return self._map(lambda t: t.to(device=device, dtype=dtype))
 
 
 def concat(nets: list[Net]) -> Net:
