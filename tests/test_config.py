@@ -26,7 +26,7 @@ def test_override_parsing_by_field_type():
     assert cfg.optim.lr_schedule == ((0, 0.3), (10, 0.05))
     assert cfg.data.train_size is None and cfg.student.batchnorm is True
     assert cfg.teacher.fan_out_decay == 1.5
-    assert cfg.student_widths == (25, 30, 35, 40)
+    assert cfg.student_widths == (50, 60, 70, 80)  # spec-multilayer: multi 10
     assert parse_value("optim.name", "adam") == "adam"
 
 

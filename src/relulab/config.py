@@ -114,10 +114,13 @@ class StudentConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    kind: Literal["gaussian", "uniform"] = "gaussian"  # N(0, std^2 I) or U(-std, std)^d
-    std: float = 10.0  # sigma of the Gaussian / half-width of the uniform box
+    kind: Literal["gaussian", "uniform"] = "gaussian"  # N(0, std^2 I) or U(-std/2, std/2)^d
+    std: float = 10.0  # sigma of the Gaussian / WIDTH of the uniform box (the original's rule)
     train_size: int | None = 100_000  # finite training set per seed; None = fresh samples
     eval_size: int = 1024  # separate eval set per seed
+    sampling: Literal["pass", "replacement"] = "pass"
+    # pass: shuffled passes over the training set (torch DataLoader); replacement: every
+    # minibatch drawn i.i.d. with replacement (the two-layer original's random.choices)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -130,6 +133,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: Literal["sgd", "adam", "gd"] = "sgd"  # gd = full-batch gradient descent
+    loss: Literal["mse", "half_sum"] = "mse"
+    # mse: torch MSELoss, mean over batch and outputs (Luck Matters, multilayer code);
+    # half_sum: 1/2 sum over outputs, mean over batch (two-layer code): c/2 x the mse gradient
     lr: float = 0.01
     lr_schedule: tuple[tuple[int, float], ...] = ()  # ((epoch, lr), ...), overrides lr
     momentum: float = 0.0
@@ -168,6 +174,10 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     root_seed: int = 0  # all generators derive from (root_seed, seed, stream)
     stats_every: int = 1  # statistics cadence in epochs (plus at init); 0 = only init and end
+    dtype: Literal["float32", "float64"] = "float32"  # training precision (two-layer orig: 64)
+    shared_teacher: bool = False
+    # True: every seed trains against ONE teacher and data set (drawn as seed rng.SHARED_SEED; the
+    # original's num_trial design); False: one teacher and data set per seed
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -229,6 +239,8 @@ ALIASES: dict[str, str] = {
     "epochs": "optim.epochs",
     "steps_per_epoch": "optim.steps_per_epoch",
     "seed": "root_seed",
+    "loss": "optim.loss",
+    "sampling": "data.sampling",
 }
 
 _SECTIONS = {"teacher": TeacherConfig, "student": StudentConfig, "data": DataConfig,
@@ -349,7 +361,8 @@ def config_from_dict(data: dict[str, Any]) -> RunConfig:
     for name, cls in _SECTIONS.items():
         if name in data:
             kw[name] = cls(**{k: tup(v) for k, v in data[name].items()})
-    for k in ("root_seed", "stats_every"):
+    top = {f.name for f in fields(RunConfig)} - set(_SECTIONS)
+    for k in sorted(top):
         if k in data:
             kw[k] = data[k]
     return RunConfig(**kw)

@@ -41,11 +41,12 @@ class DataSource(Protocol):
 
 
 def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Generator,
-         device: torch.device | str = "cpu") -> Tensor:
-    """Samples of N(0, std^2) (gaussian) or U(-std, std) (uniform), float32."""
+         device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+    """Samples of N(0, std^2) (gaussian) or U(-std/2, std/2) (uniform: the original code's
+    convention, a box of width ``std``), of ``dtype``."""
     if kind == "gaussian":
-        return torch.randn(shape, generator=generator, device=device) * std
-    return (torch.rand(shape, generator=generator, device=device) * 2 - 1) * std
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype) * std
+    return (torch.rand(shape, generator=generator, device=device, dtype=dtype) - 0.5) * std
 
 
 class FiniteStream:
@@ -95,15 +96,46 @@ class FiniteStream:
         return out[0], (out[1] if self.has_targets else None)
 
 
+class ReplacementStream:
+    """Minibatches drawn i.i.d. with replacement from a fixed training set of N samples per
+    seed (the two-layer original's ``random.choices``). Each seed's indices come from its own
+    generator in chunks of ``chunk`` steps, so a seed's batches do not depend on the others."""
+
+    def __init__(self, train_x: Tensor, batch_size: int, generators: list[torch.Generator],
+                 targets: Tensor | None = None, chunk: int = 64):
+        self.tensors = [t.reshape(t.shape[0] * t.shape[1], *t.shape[2:])
+                        for t in (train_x, targets) if t is not None]  # (S*N, ...)
+        self.num_seeds, self.n = train_x.shape[:2]
+        self.batch_size, self.generators, self.chunk = batch_size, generators, chunk
+        self.has_targets = targets is not None
+        self.offset = (torch.arange(self.num_seeds) * self.n)[:, None]  # (S, 1)
+        self.idx: Tensor | None = None
+        self.pos = 0
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        b = self.batch_size
+        if self.idx is None or self.pos == self.chunk:
+            idx = torch.stack([torch.randint(self.n, (self.chunk * b,), generator=g)
+                               for g in self.generators])  # (S, chunk*B)
+            self.idx = (idx + self.offset).to(self.tensors[0].device)
+            self.pos = 0
+        rows = self.idx[:, self.pos * b:(self.pos + 1) * b].reshape(-1)  # (S*B,)
+        self.pos += 1
+        out = [t.index_select(0, rows).reshape(self.num_seeds, b, *t.shape[1:])
+               for t in self.tensors]
+        return out[0], (out[1] if self.has_targets else None)
+
+
 class FreshStream:
     """Fresh samples every step, drawn per seed (own generator, own distribution) in chunks of
     ``chunk`` steps."""
 
     def __init__(self, cfgs: list[DataConfig], shape: tuple[int, ...], batch_size: int,
                  generators: list[torch.Generator], device: torch.device | str,
-                 chunk: int = 64):
+                 chunk: int = 64, dtype: torch.dtype = torch.float32):
         self.cfgs, self.shape, self.batch_size = cfgs, shape, batch_size
         self.generators, self.device, self.chunk = generators, device, chunk
+        self.dtype = dtype
         self.buf: Tensor | None = None
         self.pos = 0
 
@@ -111,7 +143,7 @@ class FreshStream:
         if self.buf is None or self.pos == self.chunk:
             n = self.chunk * self.batch_size
             self.buf = torch.stack([
-                draw(c.kind, c.std, (n, *self.shape), generator=g)
+                draw(c.kind, c.std, (n, *self.shape), generator=g, dtype=self.dtype)
                 for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
             self.pos = 0
         b = self.batch_size
@@ -123,26 +155,34 @@ class FreshStream:
 @dataclass
 class SyntheticSource:
     """Gaussian / uniform inputs: member i draws from ``cfgs[i]`` with the generators of
-    ``(root_seeds[i], seeds[i])``. All members share train/eval sizes."""
+    ``(root_seeds[i], seeds[i])``; its training and eval sets with those of
+    ``(root_seeds[i], data_seeds[i])`` (default: ``seeds``; a shared seed gives every member
+    the same sets). All members share train/eval sizes and the sampling rule."""
 
     cfgs: list[DataConfig]
     input_shape: tuple[int, ...]
     seeds: list[int]
     root_seeds: list[int]
     device: torch.device | str = "cpu"
+    dtype: torch.dtype = torch.float32
+    data_seeds: list[int] | None = None
 
     def __post_init__(self) -> None:
-        sizes = {(c.train_size, c.eval_size) for c in self.cfgs}
+        sizes = {(c.train_size, c.eval_size, c.sampling) for c in self.cfgs}
         if len(sizes) != 1 or not (len(self.cfgs) == len(self.seeds) == len(self.root_seeds)):
-            raise ValueError("SyntheticSource members must share train/eval sizes")
-        self.train_size, self.eval_size = sizes.pop()
+            raise ValueError("SyntheticSource members must share train/eval sizes and sampling")
+        self.train_size, self.eval_size, self.sampling = sizes.pop()
+        if self.data_seeds is None:
+            self.data_seeds = list(self.seeds)
 
-    def _gens(self, stream: str) -> list[torch.Generator]:
-        return [generator(r, s, stream) for r, s in zip(self.root_seeds, self.seeds, strict=True)]
+    def _gens(self, stream: str, seeds: list[int] | None = None) -> list[torch.Generator]:
+        seeds = self.seeds if seeds is None else seeds
+        return [generator(r, s, stream) for r, s in zip(self.root_seeds, seeds, strict=True)]
 
     def _per_seed(self, stream: str, n: int) -> Tensor:
-        xs = [draw(c.kind, c.std, (n, *self.input_shape), generator=g)
-              for c, g in zip(self.cfgs, self._gens(stream), strict=True)]
+        gens = self._gens(stream, self.data_seeds)
+        xs = [draw(c.kind, c.std, (n, *self.input_shape), generator=g, dtype=self.dtype)
+              for c, g in zip(self.cfgs, gens, strict=True)]
         return torch.stack(xs).to(self.device)
 
     def eval_inputs(self) -> Tensor:
@@ -156,8 +196,11 @@ class SyntheticSource:
     def stream(self, batch_size: int, train_x: Tensor | None = None,
                targets: Tensor | None = None) -> BatchStream:
         if self.train_size is None:
-            return FreshStream(self.cfgs, self.input_shape, batch_size, self._gens("train"),
-                               self.device)
+            return FreshStream(self.cfgs, self.input_shape, batch_size,
+                               self._gens("train", self.data_seeds), self.device,
+                               dtype=self.dtype)
         x = train_x if train_x is not None else self.train_inputs()
         assert x is not None
+        if self.sampling == "replacement":
+            return ReplacementStream(x, batch_size, self._gens("shuffle"), targets)
         return FiniteStream(x, batch_size, self._gens("shuffle"), targets)

@@ -22,7 +22,7 @@ from relulab import fused
 from relulab.config import ConfigError, OptimConfig, RunConfig
 from relulab.data import DataSource, SyntheticSource
 from relulab.networks import Net, concat, forward, predict
-from relulab.rng import generator
+from relulab.rng import SHARED_SEED, generator
 from relulab.students import make_students
 from relulab.teachers import make_teachers
 
@@ -74,11 +74,19 @@ def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
     return (out - target).pow(2).mean(dim=(1, 2))
 
 
-def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True
-                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Per-seed MSE ``(S,)`` of ``student`` on ``(x, y)`` and its gradients with respect to
-    ``student.parameters()`` (weights then biases, leading S axis). The seeds' losses are
-    independent, so the gradient of their sum is each seed's own gradient."""
+def loss_scale(cfg: RunConfig) -> float:
+    """The training objective over the MSE: 1 for ``loss=mse`` (torch ``MSELoss``), c/2 for
+    ``loss=half_sum`` ((1/B) Σ_batch ½ Σ_outputs (y* − y)², the two-layer original's update
+    ``W ← W + lr·(1/B)·hᵀ(y* − y)``)."""
+    return cfg.teacher.output_dim / 2.0 if cfg.optim.loss == "half_sum" else 1.0
+
+
+def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True,
+                   scale: float = 1.0) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Per-seed MSE ``(S,)`` of ``student`` on ``(x, y)`` and the gradients of ``scale`` x MSE
+    (the objective, see :func:`loss_scale`) with respect to ``student.parameters()`` (weights
+    then biases, leading S axis). The seeds' losses are independent, so the gradient of their
+    sum is each seed's own gradient."""
     if not all(p.requires_grad for p in student.parameters()):
         ps = [p.detach().requires_grad_(True) for p in student.parameters()]
         student = dataclasses.replace(student, weights=tuple(ps[:len(student.weights)]),
@@ -86,7 +94,7 @@ def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True
     params = student.parameters()
     with torch.enable_grad():
         loss = mse_per_seed(forward(student, x, train=train).output, y)
-        return loss.detach(), torch.autograd.grad(loss.sum(), params)
+        return loss.detach(), torch.autograd.grad(loss.sum() * scale, params)
 
 
 class BatchedOptimizer:
@@ -139,8 +147,9 @@ def group_key(cfg: RunConfig) -> tuple:
     t, o, d = cfg.teacher, cfg.optim, cfg.data
     return (t.kind, t.input_dim, t.widths, t.output_dim, t.image_size, t.leaky_slope,
             cfg.student_widths, cfg.student.leaky_slope, cfg.student.batchnorm,
-            o.name, o.momentum, o.weight_decay, o.betas, cfg.batch_size, o.epochs,
-            cfg.steps_per_epoch, d.train_size, d.eval_size, cfg.stats_every)
+            o.name, o.loss, o.momentum, o.weight_decay, o.betas, cfg.batch_size, o.epochs,
+            cfg.steps_per_epoch, d.train_size, d.eval_size, d.sampling, cfg.stats_every,
+            cfg.dtype, cfg.shared_teacher)
 
 
 def _runs(cfgs: Sequence[RunConfig]) -> list[tuple[int, int]]:
@@ -164,18 +173,21 @@ def build_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     keys = {group_key(c) for c in cfgs}
     if len(keys) != 1:
         raise ConfigError("configs in one batched run must have equal shapes and schedules")
+    dtype = getattr(torch, cfgs[0].dtype)
+    data_seeds = [SHARED_SEED if c.shared_teacher else s for c, s in zip(cfgs, seeds, strict=True)]
     src = source or SyntheticSource([c.data for c in cfgs], input_shape(cfgs[0]), seeds,
-                                    [c.root_seed for c in cfgs], device)
+                                    [c.root_seed for c in cfgs], device, dtype, data_seeds)
     needs_tuning = any(c.teacher.bias_tuning or c.teacher.standardize_output for c in cfgs)
     tuning = src.eval_inputs() if needs_tuning else None
     teachers, students = [], []
     for a, b in _runs(cfgs):
         c = cfgs[a]
         teachers.append(make_teachers(
-            c.teacher, [generator(c.root_seed, s, "teacher") for s in seeds[a:b]],
-            tuning_inputs=None if tuning is None else tuning[a:b], device=device))
+            c.teacher, [generator(c.root_seed, s, "teacher") for s in data_seeds[a:b]],
+            tuning_inputs=None if tuning is None else tuning[a:b], dtype=dtype, device=device))
         students.append(make_students(
-            c, [generator(c.root_seed, s, "student") for s in seeds[a:b]], device=device))
+            c, [generator(c.root_seed, s, "student") for s in seeds[a:b]], dtype=dtype,
+            device=device))
     return concat(teachers), concat(students), src
 
 
@@ -227,6 +239,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     epochs = math.ceil(total / spe) if spe else 0
 
     opt = BatchedOptimizer(cfg.optim, student.parameters())
+    scale = loss_scale(cfg)
     fast = fused.supports(student, cfg.optim.name, cfg.optim.momentum, cfg.optim.weight_decay)
     s = len(seeds)
     alive = torch.ones(s, dtype=torch.bool, device=dev)
@@ -241,7 +254,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
             return
         grads = None  # gradient of the last batch at the current parameters
         if last_batch is not None:
-            grads = loss_and_grads(student, *last_batch, train=False)[1]
+            grads = loss_and_grads(student, *last_batch, train=False, scale=scale)[1]
         ctx = StatsContext(cfg, seeds, epoch, step, teacher, student, eval_x, ~alive, grads,
                            final, cfgs)
         for cb in callbacks:
@@ -258,16 +271,17 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     step = 0
     for epoch in range(epochs):
         lrs = [c.optim.lr_at(epoch) for c in cfgs]
-        lr: float | Tensor = lrs[0] if len(set(lrs)) == 1 else torch.tensor(lrs, device=dev)
-        loss_sum = torch.zeros(s, device=dev)
+        lr: float | Tensor = (lrs[0] if len(set(lrs)) == 1
+                              else torch.tensor(lrs, device=dev, dtype=eval_x.dtype))
+        loss_sum = torch.zeros(s, device=dev, dtype=eval_x.dtype)
         n_steps = min(spe, total - step)
         for _ in range(n_steps):
             xb, yb = stream.next()
             if yb is None:
                 yb = _predict_chunked(teacher, xb)
-            loss = fused.sgd_step(student, xb, yb, lr) if fast and all_alive else None
+            loss = fused.sgd_step(student, xb, yb, lr, scale) if fast and all_alive else None
             if loss is None:  # general path: autograd, masked optimizer
-                loss, g = loss_and_grads(student, xb, yb)  # (S,), per-seed gradients
+                loss, g = loss_and_grads(student, xb, yb, scale=scale)  # (S,), per-seed
                 alive &= torch.isfinite(loss)
                 all_alive = bool(alive.all())
                 opt.step(g, lr, alive)

@@ -40,8 +40,11 @@ def forward_loss(net: Net, x: Tensor, y: Tensor) -> tuple[Tensor, list[Tensor], 
 
 
 @torch.no_grad()
-def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor) -> Tensor | None:
-    """One SGD step on all seeds in place; returns the per-seed loss ``(S,)``.
+def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 1.0
+             ) -> Tensor | None:
+    """One SGD step on all seeds in place on ``scale`` x MSE (``scale`` = c/2 is the two-layer
+    original's ½·Σ_outputs loss, see :func:`relulab.engine.loss_scale`); returns the per-seed
+    MSE ``(S,)``.
 
     If any seed's loss is not finite nothing is updated and None is returned (the caller then
     takes the masked general path for this step).
@@ -50,12 +53,13 @@ def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor) -> Tensor | Non
     if not bool(torch.isfinite(loss).all()):
         return None
     s, b, c = diff.shape
-    # d(mean over B*c of diff^2)/d out = 2 diff / (B c); fold -lr in once
+    # d(scale * mean over B*c of diff^2)/d out = 2 scale diff / (B c); fold -lr in once
+    grad_scale = 2.0 * scale / (b * c)
     if isinstance(lr, Tensor):
-        delta = diff.mul_((2.0 / (b * c)) * lr.reshape(-1, 1, 1))
+        delta = diff.mul_(grad_scale * lr.reshape(-1, 1, 1))
         step = 1.0
     else:
-        delta = diff.mul_(2.0 / (b * c))
+        delta = diff.mul_(grad_scale)
         step = lr
     for layer in range(net.depth, -1, -1):
         w = net.weights[layer]

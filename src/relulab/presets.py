@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from relulab.config import (
     ConfigError,
@@ -32,30 +32,49 @@ def _luck(widths: tuple[int, ...], epochs: int = 40) -> RunConfig:
     )
 
 
+def with_lr(cfg: RunConfig, lr: float) -> RunConfig:
+    return replace(cfg, optim=replace(cfg.optim, lr=lr))
+
+
 def _spec_two_layer() -> RunConfig:
+    """The two-layer original (PAPERS.md §3–4): hand-written update = ½·Σ_outputs loss, float64,
+    minibatches drawn with replacement, teacher bias −0.1 on both layers, W1 fan-in normalized."""
     return RunConfig(
         teacher=TeacherConfig(
             input_dim=100, widths=(10,), output_dim=50, weight_choices=NINE_WEIGHTS,
             bias="constant", bias_value=-0.1, normalize="fan_in",
         ),
         student=StudentConfig(multi=5, init="normal", init_std=0.005),
-        data=DataConfig(std=1.5, train_size=10_000, eval_size=10_000),
-        optim=OptimConfig(name="sgd", lr=0.01, batch_size=16, epochs=100, steps_per_epoch=1000),
+        data=DataConfig(std=1.5, train_size=10_000, eval_size=10_000, sampling="replacement"),
+        optim=OptimConfig(name="sgd", loss="half_sum", lr=0.01, batch_size=16, epochs=100,
+                          steps_per_epoch=1000),
+        dtype="float64",
     )
 
 
-def _spec_multilayer() -> RunConfig:
+def _spec_multilayer(scale_down: float = 0.1) -> RunConfig:
+    """``conf/config_multilayer.yaml`` + README command (PAPERS.md §3): full shuffled passes over
+    200,000 samples, ``nn.MSELoss``, bias tuning and output standardization."""
     return RunConfig(
         teacher=TeacherConfig(
-            input_dim=100, widths=(50, 75, 100, 125), output_dim=50,
-            weight_choices=NINE_WEIGHTS, bias="constant", bias_value=-0.1,
-            normalize="row_and_bias", bias_tuning=True,
+            input_dim=20, widths=(50, 75, 100, 125), output_dim=100,
+            weight_choices=NINE_WEIGHTS, bias="uniform", bias_range=0.5,
+            normalize="row_and_bias", bias_tuning=True, standardize_output=True,
         ),
-        student=StudentConfig(multi=5, scale_down=0.1),
-        data=DataConfig(std=1.5, train_size=200_000, eval_size=10_240),
-        optim=OptimConfig(name="sgd", lr=0.2, lr_schedule=((0, 0.2), (20, 0.1)), batch_size=16,
-                          epochs=40, steps_per_epoch=1000),
+        student=StudentConfig(multi=10, scale_down=scale_down),
+        data=DataConfig(std=10.0, train_size=200_000, eval_size=10_240),
+        optim=OptimConfig(name="sgd", loss="mse", lr=0.2, lr_schedule=((0, 0.2), (20, 0.1)),
+                          batch_size=64, epochs=100),
     )
+
+
+def _demo() -> RunConfig:
+    """spec-two-layer at the size of the original's recorded small run (fidelity reference)."""
+    cfg = _spec_two_layer()
+    return replace(cfg, teacher=replace(cfg.teacher, input_dim=20, widths=(5,), output_dim=20),
+                   student=replace(cfg.student, multi=2),
+                   data=replace(cfg.data, train_size=2000, eval_size=2000),
+                   optim=replace(cfg.optim, epochs=10, steps_per_epoch=500))
 
 
 PRESETS: dict[str, Preset] = {
@@ -73,20 +92,19 @@ PRESETS: dict[str, Preset] = {
                    data=DataConfig(std=10.0, train_size=100_000, eval_size=1024),
                    optim=OptimConfig(name="sgd", lr=0.01, batch_size=64, epochs=40),
                )),
-        Preset("spec-two-layer", "Student Specialization two-layer: d=100, m=10, multi=5, c=50, "
-               "p=0, sigma=1.5, N=10000, 100x1000 steps", _spec_two_layer()),
-        Preset("spec-multilayer", "Student Specialization deep: 50-75-100-125, lr 0.2->0.1 at "
-               "epoch 20, bias tuning, scale-down 0.1", _spec_multilayer()),
-        Preset("demo", "Small two-layer run that finishes in well under a minute on 2 cores",
-               RunConfig(
-                   teacher=TeacherConfig(
-                       input_dim=20, widths=(5,), output_dim=10, weight_choices=NINE_WEIGHTS,
-                       bias="constant", bias_value=-0.1, normalize="fan_in"),
-                   student=StudentConfig(multi=4, init="normal", init_std=0.05),
-                   data=DataConfig(std=1.5, train_size=4000, eval_size=1024),
-                   optim=OptimConfig(name="sgd", lr=0.05, batch_size=16, epochs=8,
-                                     steps_per_epoch=250),
-               )),
+        Preset("luck-fc-readme", "Luck Matters README command: teacher 10-15-20-25, student 10x, "
+               "lr 0.05", with_lr(_luck((10, 15, 20, 25)), 0.05)),
+        Preset("spec-two-layer", "Student Specialization two-layer original: d=100, m=10, "
+               "multi=5, c=50, sigma=1.5, N=10000 drawn with replacement, half_sum loss, "
+               "float64, 100x1000 steps", _spec_two_layer()),
+        Preset("spec-multilayer", "Student Specialization deep (config + README): 50-75-100-125 "
+               "x10, d=20, c=100, sigma=10, 100 passes of 200k, lr 0.2->0.1 at epoch 20, "
+               "scale-down 0.1", _spec_multilayer()),
+        Preset("spec-multilayer-orig", "spec-multilayer as the original actually ran it "
+               "(scale-down undone by its parameter reset: 1.0)", _spec_multilayer(1.0)),
+        Preset("demo", "Small two-layer run with the two-layer original's conventions (the "
+               "fidelity reference's size: d=20, c=20, N=2000, 10x500 steps); under a minute",
+               _demo()),
     ]
 }
 

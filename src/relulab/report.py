@@ -1,5 +1,6 @@
-"""One self-contained HTML report of a sweep: headline numbers, figures (embedded as base64
-PNG), the configuration, versions and times. Reads only the results folder."""
+"""One self-contained HTML report of a sweep: headline numbers, the fidelity claims of a
+``relulab validate`` result when the folder has one, figures (embedded as base64 PNG), the
+configuration, versions and times. Reads only the results folder."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from relulab.plots import SweepView, early_epoch, format_point_value, plot_all
+from relulab.query import results_dir
+from relulab.report_fidelity import FIDELITY_STYLE, fidelity_section, read_validate, run_line
 from relulab.store import SweepStore, config_columns, write_text
 
 CAPTIONS = {
@@ -139,15 +142,13 @@ figcaption{font-size:.9em;color:#444}.meta td{text-align:left}.note{color:#555;f
 """
 
 
-def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
-                 figures_dir: str | os.PathLike | None = None) -> Path:
-    """Draw the figures and write ``root/report.html`` (or ``out``); returns its path."""
-    root = Path(root)
-    target = Path(out) if out is not None else root / "report.html"
-    figures = plot_all(root, figures_dir)
-    store = SweepStore(root)
-    manifest = store.read_manifest()
-    cells = store.load_cells()
+def has_sweep_results(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds finished sweep batches (what the headline and figures need)."""
+    return Path(root).is_dir() and bool(SweepStore(root).batch_files())
+
+
+def _query_sweep(root: Path) -> tuple[list[dict[str, Any]], int, list[str], list[str]]:
+    """Headline rows, finished (cell, seed) members, devices and grid keys of the sweep."""
     view = SweepView(root)
     try:
         rows = headline(root, view)
@@ -155,23 +156,21 @@ def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
             "SELECT count(*) FROM (SELECT DISTINCT cell, seed FROM results)").fetchone()[0]
         devices = [r[0] for r in view.con.execute(
             "SELECT DISTINCT device FROM results ORDER BY 1").fetchall()]
-        grid_keys = view.keys
+        return rows, n_members, devices, view.keys
     finally:
         view.close()
-    cols, text = format_headline(rows)
+
+
+def _sweep_meta(manifest: dict[str, Any], n_cells: int, n_members: int,
+                devices: Sequence[str]) -> list[list[str]]:
     runs = manifest.get("runs", [])
-    last = runs[-1] if runs else {}
-    versions = last.get("versions", {})
-    spec = last.get("spec", {})
-    same, varying = _config_rows({k: v for k, v in cells.items()
-                                  if k in {r["cell"] for r in rows}})
+    spec = (runs[-1] if runs else {}).get("spec", {})
     grid = manifest.get("grid", {})
-    meta = [
-        ["results folder", str(root.resolve())],
+    return [
         ["preset", str(manifest.get("preset", "–"))],
         ["grid", "; ".join(f"{k} = {', '.join(format_point_value(x) for x in v)}"
                            for k, v in grid.items()) or "–"],
-        ["cells with results", str(len(rows))],
+        ["cells with results", str(n_cells)],
         ["(cell, seed) members finished", str(n_members)],
         ["seeds requested", str(len(spec.get("seeds", [])) or "–")],
         ["--set", ", ".join(f"{k}={v}" for k, v in spec.get("set", {}).items()) or "–"],
@@ -180,22 +179,11 @@ def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
         [f"invocations ({len(runs)}, last 3)",
          "; ".join(f"{r.get('started_at')} → {r.get('ended_at') or '…'} ({r.get('status')})"
                    for r in runs[-3:]) or "–"],
-        ["report written", time.strftime("%Y-%m-%d %H:%M:%S %z")],
     ]
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>relulab sweep report: {html.escape(root.name)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>relulab sweep report: {html.escape(root.name)}</h1>",
-        _table(None, meta, "meta"),
-        "<h2>Headline numbers</h2>",
-        "<p class='note'>At the end of training unless stated. ρ̄ L<i>l</i>: layer <i>l</i>'s "
-        "ρ̄, mean ± std over seeds; rec@<i>e</i> / rec end: mean over teacher nodes of the "
-        "layer-1 success rate (eval correlation &gt; 0.95) after <i>e</i> epochs / at the end; "
-        "eval loss: median over seeds; div: diverged seeds (left out of means).</p>",
-        _table(cols, text),
-        "<h2>Figures</h2>",
-    ]
+
+
+def _figures_html(figures: Sequence[Path]) -> list[str]:
+    parts = ["<h2>Figures</h2>"]
     for path in figures:
         if path.suffix != ".png":
             continue
@@ -204,16 +192,73 @@ def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
                      f"src='data:image/png;base64,{data}'>"
                      f"<figcaption><b>{html.escape(path.stem)}</b>: "
                      f"{html.escape(_caption(path))}</figcaption></figure>")
-    parts += [
+    return parts
+
+
+HEADLINE_NOTE = (
+    "<p class='note'>At the end of training unless stated. ρ̄ L<i>l</i>: layer <i>l</i>'s "
+    "ρ̄, mean ± std over seeds; rec@<i>e</i> / rec end: mean over teacher nodes of the "
+    "layer-1 success rate (eval correlation &gt; 0.95) after <i>e</i> epochs / at the end; "
+    "eval loss: median over seeds; div: diverged seeds (left out of means).</p>")
+
+
+def _sweep_sections(root: Path, figures_dir: str | os.PathLike | None
+                    ) -> tuple[list[list[str]], list[str], list[str], dict[str, str]]:
+    """Meta rows, headline section, figures + configuration sections and versions."""
+    figures = plot_all(root, figures_dir)
+    store = SweepStore(root)
+    manifest = store.read_manifest()
+    cells = store.load_cells()
+    rows, n_members, devices, grid_keys = _query_sweep(root)
+    runs = manifest.get("runs", [])
+    versions = (runs[-1] if runs else {}).get("versions", {})
+    same, varying = _config_rows({k: v for k, v in cells.items()
+                                  if k in {r["cell"] for r in rows}})
+    cols, text = format_headline(rows)
+    top = ["<h2>Headline numbers</h2>", HEADLINE_NOTE, _table(cols, text)]
+    rest = [
+        *_figures_html(figures),
         "<h2>Configuration</h2>",
         f"<p class='note'>Grid keys: {html.escape(', '.join(grid_keys) or 'none')}; config "
         f"fields that differ between cells: {html.escape(', '.join(varying) or 'none')}. "
         "Fields shared by every cell:</p>",
         _table(["field", "value"], same, "meta"),
+    ]
+    return _sweep_meta(manifest, len(rows), n_members, devices), top, rest, versions
+
+
+def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
+                 figures_dir: str | os.PathLike | None = None) -> Path:
+    """Draw the figures and write ``root/report.html`` (or ``out``); returns its path.
+
+    A ``validate.json`` in ``root`` adds the "Fidelity" section; a folder with only that (no
+    sweep results) gets a report of it alone. StoreError when there is neither."""
+    root = Path(root)
+    target = Path(out) if out is not None else root / "report.html"
+    validate = read_validate(root) if root.is_dir() else None
+    if validate is None or has_sweep_results(root):
+        results_dir(root)  # StoreError when there are no sweep results
+        meta, top, rest, versions = _sweep_sections(root, figures_dir)
+        title = f"relulab sweep report: {root.name}"
+    else:
+        meta, top, rest, versions = [], [], [], validate[0].get("versions") or {}
+        title = f"relulab fidelity report: {root.name}"
+    if validate is not None:
+        meta.append(["validate run", run_line(validate[0]) or "–"])
+    meta = [["results folder", str(root.resolve())], *meta,
+            ["report written", time.strftime("%Y-%m-%d %H:%M:%S %z")]]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{STYLE}{FIDELITY_STYLE if validate is not None else ''}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        _table(None, meta, "meta"),
+        *top,
+        *([fidelity_section(*validate)] if validate is not None else []),
+        *rest,
         "<h2>Versions</h2>",
         _table(["package", "version"], [[k, v] for k, v in sorted(versions.items())], "meta"),
         "</body></html>",
     ]
-    text_html = "\n".join(parts)
-    write_text(target, text_html)
+    write_text(target, "\n".join(parts))
     return target

@@ -12,6 +12,7 @@ import hashlib
 import torch
 
 STREAMS = ("teacher", "student", "train", "eval", "shuffle", "noise")
+SHARED_SEED = -1  # the seed whose teacher and data every member shares (shared_teacher=True)
 
 
 def seed_value(root_seed: int, seed: int, stream: str) -> int:

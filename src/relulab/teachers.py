@@ -65,6 +65,14 @@ def _layer_shapes(cfg: TeacherConfig) -> list[tuple[int, ...]]:
     return shapes
 
 
+def _positions_per_input(cfg: TeacherConfig, is_output: bool) -> int:
+    """Columns of a flattened ``(out, in)`` weight that belong to one input node (channel):
+    fc 1; conv filters (C_in, 3, 3) 9 taps; the conv top layer every position of the map."""
+    if cfg.kind != "conv":
+        return 1
+    return (cfg.image_size - 2 * len(cfg.widths)) ** 2 if is_output else 9
+
+
 def _fan_out_decay(w: Tensor, p: float, spatial: int) -> Tensor:
     """Divide the fan-out of input node i (column block i) of ``w (out, in)`` by (i+1)^p."""
     n_in = w.shape[1] // spatial
@@ -78,7 +86,6 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
     choices = torch.tensor(cfg.weight_choices, dtype=torch.float64)
     shapes = _layer_shapes(cfg)
     weights, biases = [], []
-    side = cfg.image_size
     for layer, shape in enumerate(shapes):
         out, fan_in = shape[0], int(torch.tensor(shape[1:]).prod())
         w = distinct_rows(out, fan_in, choices, generator=generator)
@@ -88,8 +95,7 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
             b = torch.full((out,), cfg.bias_value, dtype=torch.float64)
         is_output = layer == len(shapes) - 1
         if layer > 0 and cfg.fan_out_decay > 0:
-            spatial = (side - 2 * len(cfg.widths)) ** 2 if (cfg.kind == "conv" and is_output) else 1
-            w = _fan_out_decay(w, cfg.fan_out_decay, spatial)
+            w = _fan_out_decay(w, cfg.fan_out_decay, _positions_per_input(cfg, is_output))
         if cfg.normalize == "row_and_bias":
             norm = w.norm(dim=1) + NORM_EPS
             w, b = w / norm[:, None], b / norm

@@ -13,8 +13,10 @@ from relulab.config import with_overrides
 from relulab.presets import get_preset
 from relulab.sweep import SweepSpec, parse_grid
 
-# A few seconds of training on 2 cores: 4 cells x 3 seeds, 2 epochs x 20 steps of the demo net.
-TINY_SET = {"epochs": "2", "steps_per_epoch": "20", "N": "512", "data.eval_size": "256"}
+# A few seconds of training on 2 cores: 4 cells x 3 seeds, 2 epochs x 20 steps of the demo net
+# (student 4x, 10 outputs, float32 as the shapes in these tests expect).
+TINY_SET = {"epochs": "2", "steps_per_epoch": "20", "N": "512", "data.eval_size": "256",
+            "multi": "4", "c": "10", "dtype": "float32"}
 TINY_GRID = ["m=2,3", "p=0,1"]
 CLI_SET = [f"--set={k}={v}" for k, v in TINY_SET.items()]
 

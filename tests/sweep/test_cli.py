@@ -77,7 +77,7 @@ def test_conflicting_config_keeps_existing_results(tmp_path):
     assert ok.exit_code == 0, ok.output
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     clash = invoke("sweep", "demo", "--grid", "p=0", "--seeds", "2", "--out", out,
-                   "--no-progress", *CLI_SET, "--set", "lr=0.01")
+                   "--no-progress", *CLI_SET, "--set", "lr=0.02")
     assert_one_line_error(clash, "different config")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 

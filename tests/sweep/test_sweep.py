@@ -38,7 +38,7 @@ def test_finished_sweep_has_one_row_per_cell_seed_layer_epoch(finished_sweep):
     assert first["epoch"] == 0 and first["train_loss"] is None and not first["final"]
     last = rows[2]
     assert last["epoch"] == 2 and last["final"] and last["train_loss"] > 0
-    assert last["lr"] == pytest.approx(0.05) and last["batch_seconds"] > 0
+    assert last["lr"] == pytest.approx(0.01) and last["batch_seconds"] > 0
     assert {r["cell"] for r in rows} == {"m=2,p=0", "m=2,p=1", "m=3,p=0", "m=3,p=1"}
     assert {r["teacher_fan_out_decay"] for r in rows if r["cell"].endswith("p=1")} == {1.0}
     manifest = json.loads((finished_sweep / "manifest.json").read_text())
@@ -89,7 +89,7 @@ def test_conflicting_config_is_an_error_and_leaves_results_untouched(tmp_path):
     run_sweep(tiny_spec(seeds=1, grid=["p=0"]), tmp_path, executor=LOCAL)
     snapshot = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     with pytest.raises(StoreError, match="'p=0' .* different config"):
-        run_sweep(tiny_spec(seeds=2, grid=["p=0"], lr="0.01"), tmp_path, executor=LOCAL)
+        run_sweep(tiny_spec(seeds=2, grid=["p=0"], lr="0.02"), tmp_path, executor=LOCAL)
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == snapshot
 
 

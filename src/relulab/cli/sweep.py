@@ -157,14 +157,14 @@ def register(app: typer.Typer) -> None:
     @user_errors
     @_os_errors
     def report(
-        folder: Annotated[Path, typer.Argument(help="sweep results folder")],
+        folder: Annotated[Path, typer.Argument(
+            help="sweep results folder, or a `relulab validate --out` folder")],
         out: Annotated[Path | None, typer.Option(help="HTML file [FOLDER/report.html]")] = None,
     ) -> None:
-        """Write one self-contained HTML report (figures embedded)."""
-        from relulab.query import results_dir
+        """Write one self-contained HTML report (figures embedded; a "Fidelity" section when
+        FOLDER holds a `relulab validate` result)."""
         from relulab.report import build_report
 
-        results_dir(folder)
         console.print(f"report: {build_report(folder, out)}")
 
     @app.command()
