@@ -43,7 +43,7 @@ def test_thm5_and_rule_check(tmp_path):
     (["converge", "--inits", "0"], "--inits must be >= 1"),
     (["ssb", "--K", "1"], "--K must be >= 2"),
     (["ssb", "--noise", "0"], "--noise must be > 0"),
-    (["thm5", "--update", "sgd"], "update must be matrix or exact"),
+    (["thm5", "--update", "sgd"], "update must be matrix, matrix_orig or exact"),
     (["thm5", "--device", "tpu"], "--device must be auto, cpu or cuda"),
     (["rule-check", "--depths", "0"], "--depths values must be >= 1"),
     (["rule-check", "--slope", "2"], "--slope must be in [0, 1]"),

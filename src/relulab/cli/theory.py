@@ -194,7 +194,8 @@ def ssb(
 def thm5(
     iters: Annotated[int, typer.Option(help="SGD steps (original: 20000)")] = 20_000,
     seeds: Annotated[int, typer.Option(help="independent runs in one batch")] = 1,
-    update: Annotated[str, typer.Option(help="matrix (original) | exact")] = "matrix",
+    update: Annotated[str, typer.Option(help="matrix (consistent matrix form) | matrix_orig (as "
+        "the original: bias node dropped from H) | exact (true expected gradient)")] = "matrix",
     node_multi: Annotated[int, typer.Option(help="student width / teacher width")] = 2,
     lr: Annotated[float, typer.Option()] = 0.05,
     init_std: Annotated[float, typer.Option(help="perturbation std")] = 0.1,

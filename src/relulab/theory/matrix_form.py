@@ -7,10 +7,19 @@ For weight layer l (node layer l−1 → l; augmented with the constant node, PA
     Ẇ_l ≈ H*_l W̃*_l L*_{l−1}ᵀ − H_l W̃_l L_{l−1}ᵀ
 
 (student-student L, D, β, H likewise). This is the paper's ``Ẇ_l = L*_{l−1} W*_l H*_lᵀ − …`` in
-the column-per-node convention, transposed to relulab's ``(out, in)`` rows. It replaces
-E[f_k f_{k°} f'_j β*_{jj°} f'_{j°}] by E[f f]·E[f' f']·E[β*], an approximation except at the
-linear output layer (f' = 1, β = I); the true expected gradient is E[g_l f̃_{l−1}ᵀ] from
-:mod:`relulab.theory.recursive` on the same samples, so the only difference is the decoupling.
+the column-per-node convention, transposed to relulab's ``(out, in)`` rows. Two variants:
+
+- ``predicted`` (the *consistent* form): H*, H keep the upper layer's constant node, so
+  β*_{j,const} (the path through the bias node above) is counted as Theorem 1 says;
+- ``predicted_orig`` (as the original ``test_multilayer.py``, which uses ``H[:-1, :-1]``): for
+  every layer below the output the constant node is dropped from H*, H (columns too), i.e.
+  ``H*[:n, :m] W̃*[:m] L*ᵀ − H[:n, :n] W̃[:n] Lᵀ``. At the output layer there is no constant node
+  above, so both variants are equal there.
+
+Both replace E[f_k f_{k°} f'_j β*_{jj°} f'_{j°}] by E[f f]·E[f' f']·E[β*], an approximation
+except at the linear output layer (f' = 1, β = I); the true expected gradient is E[g_l f̃_{l−1}ᵀ]
+from :mod:`relulab.theory.recursive` on the same samples, so the only difference between it and
+``predicted`` is the decoupling (``predicted_orig`` also loses the constant node's path).
 """
 
 from __future__ import annotations
@@ -36,7 +45,8 @@ class LayerTerms:
     beta_star: Tensor  # E[β*(x)], same shape as D_star
     beta: Tensor
     true_grad: Tensor  # (S, n_l, n_{l−1}+1) E[g_l f̃_{l−1}ᵀ], bias last column
-    predicted: Tensor  # (S, n_l, n_{l−1}+1) H*W̃*L*ᵀ − HW̃Lᵀ
+    predicted: Tensor  # (S, n_l, n_{l−1}+1) H*W̃*L*ᵀ − HW̃Lᵀ, constant node kept (consistent)
+    predicted_orig: Tensor  # same, constant node of layer l dropped from H*, H, W̃*, W̃ (original)
 
     @property
     def H_star(self) -> Tensor:
@@ -57,11 +67,25 @@ def _outer_mean(a: Tensor, b: Tensor) -> Tensor:
     return torch.einsum("sni,snj->sij", a, b)
 
 
+def _matrix_forms(h_star: Tensor, w_t: Tensor, l_star: Tensor, h_ss: Tensor, w_s: Tensor,
+                  l_ss: Tensor, n_up: int, m_up: int, top: bool) -> tuple[Tensor, Tensor]:
+    """Consistent and original matrix forms of one layer ``(S, n_up, n_{l−1}+1)`` each, from
+    ``h_star (S, n_up(+1), m_up(+1))``, ``w_t (S, m_up(+1), m_{l−1}+1)``,
+    ``l_star (S, n_{l−1}+1, m_{l−1}+1)`` and the student-student ``h_ss``, ``w_s``, ``l_ss``."""
+    pred = (h_star @ w_t @ l_star.mT - h_ss @ w_s @ l_ss.mT)[:, :n_up]
+    if top:  # no constant node above the output layer: nothing to drop
+        return pred, pred
+    orig = (h_star[:, :n_up, :m_up] @ w_t[:, :m_up] @ l_star.mT
+            - h_ss[:, :n_up, :n_up] @ w_s[:, :n_up] @ l_ss.mT)
+    return pred, orig
+
+
 def expectations(teacher: Net, student: Net, x: Tensor, *,
                  max_elements: int = 1 << 25) -> tuple[LayerTerms, ...]:
-    """Estimate L*, L, D*, D, β*, β, the true expected gradient and the matrix-form prediction for
-    every weight layer 1..L+1 from the samples ``x (S, N, d)`` (streamed in chunks so that the
-    per-sample β tensors stay under ``max_elements`` entries; batched einsum inside a chunk)."""
+    """Estimate L*, L, D*, D, β*, β, the true expected gradient and both matrix-form predictions
+    (consistent and original, see the module docstring) for every weight layer 1..L+1 from the
+    samples ``x (S, N, d)`` (streamed in chunks so that the per-sample β tensors stay under
+    ``max_elements`` entries; batched einsum inside a chunk)."""
     s, n_total = x.shape[:2]
     widest = max((w.shape[1] + 1) ** 2 for w in student.weights)
     chunk = max(1, min(n_total, max_elements // max(1, s * widest)))
@@ -102,13 +126,16 @@ def expectations(teacher: Net, student: Net, x: Tensor, *,
             w_t = augmented(teacher.weights[layer - 1], teacher.biases[layer - 1])
             w_s = augmented(student.weights[layer - 1], student.biases[layer - 1])
         l_star, l_ss = mean["L_star"][layer - 1], mean["L"][layer - 1]
-        n_up = student.weights[layer - 1].shape[1]
-        pred = ((d_star * b_star) @ w_t @ l_star.mT - (d_ss * b_ss) @ w_s @ l_ss.mT)[:, :n_up]
+        n_up, m_up = student.weights[layer - 1].shape[1], teacher.weights[layer - 1].shape[1]
+        pred, orig = _matrix_forms(d_star * b_star, w_t, l_star, d_ss * b_ss, w_s, l_ss,
+                                   n_up, m_up, top)
         layers.append(LayerTerms(l_star, l_ss, d_star, d_ss, b_star, b_ss,
-                                 mean["grad"][layer - 1], pred))
+                                 mean["grad"][layer - 1], pred, orig))
     return tuple(layers)
 
 
-def predicted_update(terms: tuple[LayerTerms, ...]) -> tuple[Tensor, ...]:
-    """The matrix-form Ẇ̃_l ``(S, n_l, n_{l−1}+1)`` (bias last column) of every layer."""
-    return tuple(t.predicted for t in terms)
+def predicted_update(terms: tuple[LayerTerms, ...], *,
+                     original: bool = False) -> tuple[Tensor, ...]:
+    """The matrix-form Ẇ̃_l ``(S, n_l, n_{l−1}+1)`` (bias last column) of every layer: the
+    consistent form, or with ``original=True`` the original code's (constant node dropped)."""
+    return tuple(t.predicted_orig if original else t.predicted for t in terms)

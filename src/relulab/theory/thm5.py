@@ -5,7 +5,12 @@ Two-layer teacher d → m → c (defaults 10 → 20 → 30, the script's ``ks``)
 → c. Inputs x ~ N(0, I_d) with a ones column (the bias), fresh minibatch every step. Every
 node's augmented fan-in row (weights and bias) is normalized to unit length at init and after
 every step. The student starts at the teacher in the top-left block plus N(0, init_std²).
-Update: the matrix-form expected gradient on the minibatch (the original) or the exact one.
+Update (``Thm5Config.update``), all computed on the minibatch:
+
+- ``"matrix_orig"``: the matrix form as the original computes it, with the hidden layer's constant
+  (bias) node dropped from H*, H (``H[:-1, :-1]``; :attr:`LayerTerms.predicted_orig`);
+- ``"matrix"``: the consistent matrix form, constant node kept (:attr:`LayerTerms.predicted`);
+- ``"exact"``: the true expected gradient E[g f̃ᵀ] of Theorem 1 (:attr:`LayerTerms.true_grad`).
 
 Theorem 5 predicts the fan-out weights of the n − m student nodes without a teacher go to zero
 while the teacher-aligned ones converge; Theorem 4 that nodes starting closer to their teacher
@@ -28,6 +33,7 @@ from relulab.theory.matrix_form import expectations
 from relulab.theory.population import angle
 
 WEIGHT_CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
+UPDATES = ("matrix", "matrix_orig", "exact")
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,9 @@ class Thm5Config:
     batch_size: int = 64
     iters: int = 20_000
     teacher_bias: float = 0.0  # the original's --bias: teacher bias column −bias, then normalized
-    update: Literal["matrix", "exact"] = "matrix"  # matrix-form (original) or true gradient
+    # "matrix": consistent matrix form; "matrix_orig": as the original (constant node dropped
+    # from H); "exact": true expected gradient (module docstring)
+    update: Literal["matrix", "matrix_orig", "exact"] = "matrix"
     record_every: int = 100
 
     def __post_init__(self) -> None:
@@ -53,8 +61,8 @@ class Thm5Config:
             raise ConfigError(f"iters must be >= 0, got {self.iters}")
         if not self.lr > 0 or self.init_std < 0:
             raise ConfigError("lr must be > 0 and init_std >= 0")
-        if self.update not in ("matrix", "exact"):
-            raise ConfigError(f"update must be matrix or exact, got {self.update!r}")
+        if self.update not in UPDATES:
+            raise ConfigError(f"update must be matrix, matrix_orig or exact, got {self.update!r}")
 
     @property
     def student_hidden(self) -> int:
@@ -143,7 +151,8 @@ def run_thm5(cfg: Thm5Config, *, n_seeds: int = 1, generator: torch.Generator,
             break
         terms = expectations(teacher, student, x)
         for i, t in enumerate(terms):
-            delta = t.predicted if cfg.update == "matrix" else t.true_grad
+            delta = {"matrix": t.predicted, "matrix_orig": t.predicted_orig,
+                     "exact": t.true_grad}[cfg.update]
             student_w[i] = _normalize_rows(student_w[i] + cfg.lr * delta)
     return Thm5Result(cfg, torch.tensor(steps), torch.stack(angles), torch.stack(fan_out),
                       torch.stack(losses))
