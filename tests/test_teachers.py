@@ -84,3 +84,22 @@ def test_conv_teacher_shapes_and_filter_norms():
     norms = net.weights[1].flatten(2).norm(dim=2)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
     assert not math.isnan(float(net.biases[0].sum()))
+
+
+def test_conv_fan_out_decay_divides_every_tap_of_input_channel_i():
+    """PAPERS.md: all 9 taps of input channel i of a conv layer above the first are divided by
+    (i+1)^p (then the filter is renormalized), not each flattened column."""
+    base = TeacherConfig(kind="conv", widths=(3, 4, 5), output_dim=6, image_size=10)
+    decayed = TeacherConfig(**{**base.__dict__, "fan_out_decay": 1.5})
+    (w0, _), (w1, _) = (draw_teacher_weights(c, generator=generator(0, 7, "teacher"))
+                        for c in (base, decayed))
+    for layer in (1, 2):  # (out, C_in, 3, 3): same discrete draw, decayed per channel
+        a, b = w0[layer], w1[layer]
+        channel = torch.arange(a.shape[1], dtype=torch.float64) + 1
+        undone = b * channel.pow(1.5)[None, :, None, None]  # = a * (per-filter constant)
+        nz = a != 0
+        ratio = torch.where(nz, undone / torch.where(nz, a, 1.0), torch.nan).flatten(1)
+        per_filter = ratio.nanmean(1, keepdim=True)
+        assert torch.allclose(ratio[nz.flatten(1)], per_filter.expand_as(ratio)[nz.flatten(1)],
+                              rtol=1e-9)
+        assert ((b == 0) == (a == 0)).all()

@@ -43,10 +43,13 @@ class DataSource(Protocol):
 def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Generator,
          device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
     """Samples of N(0, std^2) (gaussian) or U(-std/2, std/2) (uniform: the original code's
-    convention, a box of width ``std``), of ``dtype``."""
+    convention, a box of width ``std``), returned as ``dtype``. Always drawn in float32, so a
+    seed sees the same data in float32 and float64 runs (they differ only by precision)."""
     if kind == "gaussian":
-        return torch.randn(shape, generator=generator, device=device, dtype=dtype) * std
-    return (torch.rand(shape, generator=generator, device=device, dtype=dtype) - 0.5) * std
+        x = torch.randn(shape, generator=generator, device=device) * std
+    else:
+        x = (torch.rand(shape, generator=generator, device=device) - 0.5) * std
+    return x.to(dtype)
 
 
 class FiniteStream:

@@ -38,7 +38,8 @@ def student_shapes(cfg: RunConfig) -> list[tuple[int, ...]]:
 def make_students(cfg: RunConfig, generators: list[torch.Generator], *,
                   dtype: torch.dtype = torch.float32,
                   device: torch.device | str = "cpu") -> Net:
-    """S students, one per generator (drawn on CPU in ``dtype``, stacked, moved to ``device``)."""
+    """S students, one per generator (drawn on CPU in float32, so a seed starts from the same
+    weights at every precision; stacked, moved to ``device`` as ``dtype``)."""
     s_cfg = cfg.student
     shapes = student_shapes(cfg)
     per_layer_w: list[list[torch.Tensor]] = [[] for _ in shapes]
@@ -47,12 +48,12 @@ def make_students(cfg: RunConfig, generators: list[torch.Generator], *,
         for layer, shape in enumerate(shapes):
             fan_in = math.prod(shape[1:])
             if s_cfg.init == "normal":
-                w = torch.randn(shape, generator=g, dtype=dtype) * s_cfg.init_std
-                b = torch.zeros(shape[0], dtype=dtype)
+                w = torch.randn(shape, generator=g) * s_cfg.init_std
+                b = torch.zeros(shape[0])
             else:
                 bound = 1.0 / math.sqrt(fan_in)
-                w = (torch.rand(shape, generator=g, dtype=dtype) * 2 - 1) * bound
-                b = (torch.rand(shape[0], generator=g, dtype=dtype) * 2 - 1) * bound
+                w = (torch.rand(shape, generator=g) * 2 - 1) * bound
+                b = (torch.rand(shape[0], generator=g) * 2 - 1) * bound
             per_layer_w[layer].append(w * s_cfg.scale_down)
             per_layer_b[layer].append(b * s_cfg.scale_down)
     weights = tuple(torch.stack(ws) for ws in per_layer_w)

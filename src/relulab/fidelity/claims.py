@@ -66,9 +66,14 @@ def welch_claim(group: str, name: str, ours: list[float], theirs: list[float], s
     se = float(y.std(ddof=1) / math.sqrt(len(y))) if len(y) > 1 else math.nan
     within = abs(float(x.mean()) - float(y.mean())) <= 3 * se
     ok = (math.isfinite(p) and p >= alpha) or within
-    return Claim(group, name, f"{x.mean():.4f} ± {x.std(ddof=1):.4f} (n={len(x)})",
-                 f"{y.mean():.4f} ± {y.std(ddof=1):.4f} (n={len(y)})", source, "Welch p", p,
+    return Claim(group, name, _mean_sd(x), _mean_sd(y), source, "Welch p", p,
                  f"p ≥ {alpha} or |Δmean| ≤ 3 SE", ok)
+
+
+def _mean_sd(x: Any) -> str:
+    """``mean ± sd (n=...)`` of per-seed values (no sd for a single value)."""
+    sd = f" ± {x.std(ddof=1):.4f}" if len(x) > 1 else ""
+    return f"{x.mean():.4f}{sd} (n={len(x)})"
 
 
 def write_claims(path: str | Path, claims: list[Claim], **meta: Any) -> Path:

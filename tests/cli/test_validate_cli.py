@@ -1,0 +1,51 @@
+"""``relulab validate`` end to end: the quick suite passes, failures exit 1, bad input exit 2."""
+
+import json
+
+from typer.testing import CliRunner
+
+from relulab.cli import app
+from relulab.config import with_overrides
+from relulab.fidelity import original
+
+runner = CliRunner()
+
+
+def test_quick_suite_passes_and_report_has_fidelity(tmp_path):
+    out = tmp_path / "fid"
+    res = runner.invoke(app, ["validate", "--quick", "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    data = json.loads((out / "validate.json").read_text())
+    claims = data["claims"]
+    assert data["mode"] == "quick" and len(claims) >= 40
+    assert all(c["passed"] for c in claims)
+    groups = {c["group"] for c in claims}
+    assert {"two-layer p=0, final", "two-layer p=2, after 5 epochs", "theory"} <= groups
+    assert any(g.startswith("Luck Matters FC") for g in groups)
+    assert f"{len(claims)} of {len(claims)} claims pass" in res.output
+    rep = runner.invoke(app, ["report", str(out)])
+    assert rep.exit_code == 0, rep.output
+    html = (out / "report.html").read_text()
+    assert "Fidelity" in html and f"{len(claims)} of {len(claims)} claims pass" in html
+
+
+def test_a_failing_claim_exits_1(tmp_path, monkeypatch):
+    cfg = with_overrides(original.two_layer_config(), {"loss": "mse"})
+    monkeypatch.setattr(original, "two_layer_config", lambda ref=None: cfg)
+    out = tmp_path / "fid"
+    res = runner.invoke(app, ["validate", "--only", "two-layer", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    assert "FAIL" in res.output
+    assert not all(c["passed"] for c in json.loads((out / "validate.json").read_text())["claims"])
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    for args, msg in ((["--only", "nope"], "unknown check 'nope'"),
+                      (["--out", str(f)], "not a directory"),
+                      (["--device", "tpu"], "--device must be")):
+        res = runner.invoke(app, ["validate", *args])
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and msg in lines[0], res.output
+    assert f.read_text() == "x"
