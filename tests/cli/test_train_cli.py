@@ -41,9 +41,9 @@ def test_train_smoke_writes_run(tmp_path):
     (["--set", "multi"], "is not key=value"),
     (["--seeds", "0"], "--seeds must be positive"),
     (["--device", "tpu"], "--device must be auto, cpu or cuda"),
-    (["--set", "loss=l1"], "optim.loss: 'l1' is not one of mse, half_sum"),
+    (["--set", "loss=l1"], "loss: 'l1' is not one of mse, half_sum"),
     (["--set", "dtype=float16"], "dtype: 'float16' is not one of float32, float64"),
-    (["--set", "sampling=shuffle"], "data.sampling: 'shuffle' is not one of pass, replacement"),
+    (["--set", "sampling=shuffle"], "sampling: 'shuffle' is not one of pass, replacement"),
     (["--set", "shared_teacher=maybe"], "'maybe' is not a bool"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, args, msg):
