@@ -57,3 +57,18 @@ def test_set_args_must_be_key_value_with_known_key():
 def test_direct_construction_is_validated():
     with pytest.raises(ConfigError, match="stats_every"):
         RunConfig(stats_every=-1)
+
+
+def test_group_key_is_an_allowlist_of_member_fields():
+    from relulab.config import group_key
+
+    base = get_preset("spec-two-layer")
+    values_only = with_overrides(base, {"p": 2.0, "lr": 0.05, "init_std": 0.1, "sigma": 2.0,
+                                        "seed": 3, "teacher.bias_tuning": True})
+    assert group_key(values_only) == group_key(base)
+    explicit = with_overrides(base, {"student.widths": "50"})  # = multi 5 x m 10
+    assert group_key(explicit) == group_key(base)
+    for over in ({"batch": 8}, {"loss": "mse"}, {"dtype": "float32"}, {"N": 100},
+                 {"multi": 2}, {"sampling": "pass"}, {"epochs": 3}, {"stats_every": 2},
+                 {"shared_teacher": True}, {"student.batchnorm": True}):
+        assert group_key(with_overrides(base, over)) != group_key(base), over

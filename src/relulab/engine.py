@@ -19,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from relulab import fused
-from relulab.config import ConfigError, OptimConfig, RunConfig
+from relulab.config import ConfigError, OptimConfig, RunConfig, group_key
 from relulab.data import DataSource, SyntheticSource
 from relulab.networks import Net, concat, forward, predict
 from relulab.rng import SHARED_SEED, generator
@@ -139,17 +139,6 @@ class BatchedOptimizer:
                 p.addcmul_(upd, lr.reshape(view), value=-1.0)
             else:
                 p.sub_(upd, alpha=lr)
-
-
-def group_key(cfg: RunConfig) -> tuple:
-    """Configs with equal keys have equal tensor shapes and step counts, so their seeds can
-    share one batched run (teacher values, init scale, data std and lr may differ)."""
-    t, o, d = cfg.teacher, cfg.optim, cfg.data
-    return (t.kind, t.input_dim, t.widths, t.output_dim, t.image_size, t.leaky_slope,
-            cfg.student_widths, cfg.student.leaky_slope, cfg.student.batchnorm,
-            o.name, o.loss, o.momentum, o.weight_decay, o.betas, cfg.batch_size, o.epochs,
-            cfg.steps_per_epoch, d.train_size, d.eval_size, d.sampling, cfg.stats_every,
-            cfg.dtype, cfg.shared_teacher)
 
 
 def _runs(cfgs: Sequence[RunConfig]) -> list[tuple[int, int]]:

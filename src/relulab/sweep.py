@@ -1,7 +1,7 @@
 """Sweeps: a preset times a grid of overrides, run as batched groups, resumable.
 
 A *cell* is one grid point applied to the preset (``m=10,multi=5,p=1.5``); a *member* is a
-``(cell, seed)`` pair. Cells whose configs have equal :func:`relulab.engine.group_key` share one
+``(cell, seed)`` pair. Cells whose configs have equal :func:`relulab.config.group_key` share one
 batched program; a group is cut into *batches* of at most ``max_members`` members, and each
 finished batch is written as one Parquet file (the file is its own done-marker), so a killed
 sweep loses at most the batches in flight and a rerun skips every finished member.
@@ -28,11 +28,11 @@ from relulab.config import (
     ALIASES,
     ConfigError,
     RunConfig,
+    group_key,
     parse_value,
     resolve_key,
     with_overrides,
 )
-from relulab.engine import group_key
 from relulab.executors import Executor, Task, iso_time
 from relulab.store import SweepStore, versions
 

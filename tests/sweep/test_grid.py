@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relulab.config import ConfigError, with_overrides
-from relulab.engine import group_key
+from relulab.config import ConfigError, group_key, with_overrides
 from relulab.presets import get_preset
 from relulab.sweep import (
     BASE_CELL,
