@@ -28,7 +28,7 @@ def sync(device: torch.device) -> None:
 def two_layer(device: torch.device, steps: int, seeds: int = 32) -> tuple[float, float]:
     cfg = with_overrides(get_preset("spec-two-layer"),
                          {"epochs": 1, "steps_per_epoch": str(steps), "stats_every": "0",
-                          "data.eval_size": "256"})
+                          "data.eval_size": "256", "dtype": "float32"})  # both sides float32
     train(cfg, range(seeds), device=device, max_steps=20)  # warm-up
     sync(device)
     res = train(cfg, range(seeds), device=device)

@@ -25,9 +25,9 @@ import torch
 from relulab.config import with_overrides
 from relulab.executors import Task, run_task
 from relulab.experiments import PAPER_TWO_LAYER_SWEEP
+from relulab.grid import Batch, SweepSpec, parse_grid
 from relulab.presets import get_preset
 from relulab.stats import StatsRecorder
-from relulab.sweep import Batch, SweepSpec, parse_grid
 
 PAPER_EPOCHS = 100
 STEPS_PER_EPOCH = 1000

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from relulab import fused, get_preset, train, with_overrides
-from relulab.config import OptimConfig
-from relulab.engine import BatchedOptimizer, build, loss_and_grads, train_group
-from relulab.networks import Net, forward
+from relulab import engine, fused, get_preset, train, with_overrides
+from relulab.engine import build, train_group
+from relulab.networks import forward
+from relulab.optim import loss_and_grads
 
 
 def small(preset: str = "demo", **over):
@@ -37,22 +37,8 @@ def test_fresh_samples_batch_equivalence():
                                atol=1e-6)
 
 
-def plain_module(net: Net, i: int) -> nn.Sequential:
-    """Seed i of a batched fc net as a torch.nn module (ReLU, no BN)."""
-    layers: list[nn.Module] = []
-    for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
-        lin = nn.Linear(w.shape[2], w.shape[1], dtype=w.dtype)
-        with torch.no_grad():
-            lin.weight.copy_(w[i])
-            lin.bias.copy_(b[i])
-        layers.append(lin)
-        if layer < net.depth:
-            layers.append(nn.LeakyReLU(net.leaky_slope) if net.leaky_slope else nn.ReLU())
-    return nn.Sequential(*layers)
-
-
 @pytest.mark.parametrize("preset,slope", [("luck-fc-small", 0.0), ("spec-two-layer", 0.1)])
-def test_batched_gradients_equal_autograd_of_plain_modules(preset, slope):
+def test_batched_gradients_equal_autograd_of_plain_modules(preset, slope, as_module):
     cfg = with_overrides(get_preset(preset), {"student.leaky_slope": str(slope),
                                               "student.multi": "2"})
     teacher, student, src = build(cfg, [0, 1, 2])
@@ -63,7 +49,7 @@ def test_batched_gradients_equal_autograd_of_plain_modules(preset, slope):
     loss, grads = loss_and_grads(student, x, y)
     n_layers = len(student.weights)
     for i in range(3):
-        mod = plain_module(student, i)
+        mod = as_module(student, i)
         ref = nn.functional.mse_loss(mod(x[i]), y[i])
         ref.backward()
         torch.testing.assert_close(loss[i], ref.detach(), rtol=1e-12, atol=0)
@@ -71,29 +57,6 @@ def test_batched_gradients_equal_autograd_of_plain_modules(preset, slope):
             torch.testing.assert_close(grads[layer][i], lin.weight.grad, rtol=1e-10, atol=1e-12)
             torch.testing.assert_close(grads[n_layers + layer][i], lin.bias.grad, rtol=1e-10,
                                        atol=1e-12)
-
-
-@pytest.mark.parametrize("opt", [
-    OptimConfig(name="sgd", lr=0.1, momentum=0.9, weight_decay=0.01),
-    OptimConfig(name="adam", lr=0.01, weight_decay=0.001),
-])
-def test_batched_optimizer_matches_torch_optim(opt, generator):
-    w = torch.randn(3, 4, 5, generator=generator, dtype=torch.float64)
-    params = [w.clone()]
-    batched = BatchedOptimizer(opt, params)
-    refs = [w[i].clone().requires_grad_(True) for i in range(3)]
-    tor = [(torch.optim.SGD([r], lr=opt.lr, momentum=opt.momentum, weight_decay=opt.weight_decay)
-            if opt.name == "sgd" else
-            torch.optim.Adam([r], lr=opt.lr, weight_decay=opt.weight_decay)) for r in refs]
-    alive = torch.ones(3, dtype=torch.bool)
-    for _ in range(4):
-        g = torch.randn(3, 4, 5, generator=generator, dtype=torch.float64)
-        batched.step([g], opt.lr, alive)
-        for i in range(3):
-            refs[i].grad = g[i].clone()
-            tor[i].step()
-    for i in range(3):
-        torch.testing.assert_close(params[0][i], refs[i].detach(), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(("dtype", "huge"), [("float32", 1e30), ("float64", 1e200)])
@@ -113,6 +76,23 @@ def test_nan_seed_is_frozen_and_others_unchanged(dtype, huge):
     assert all(r["diverged"] for r in res.scalars if r["seed"] == 1)
 
 
+def test_given_nets_are_used_as_they_are_and_not_redrawn(monkeypatch):
+    cfg = small()
+    teacher, student, _ = build(cfg, [0, 1])
+    before = [p.clone() for p in student.parameters()]
+    drawn = train(cfg, [0, 1])
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("train_group(nets=...) drew nets")
+
+    monkeypatch.setattr(engine, "_draw_nets", no_drawing)
+    given = train(cfg, [0, 1], nets=(teacher, student))
+    for a, b in zip(given.student.parameters(), drawn.student.parameters(), strict=True):
+        assert torch.equal(a, b)  # same start, same data: the same run
+    for p, b in zip(student.parameters(), before, strict=True):
+        assert torch.equal(p, b)  # the caller's student is copied, not trained in place
+
+
 def test_group_of_configs_equals_separate_runs():
     a = small(p="0")
     b = with_overrides(small(p="2"), {"lr": "0.02", "init_std": "0.1"})
@@ -121,37 +101,6 @@ def test_group_of_configs_equals_separate_runs():
     torch.testing.assert_close(grouped.student.weights[-1][2:], sep.student.weights[-1],
                                rtol=1e-4, atol=1e-6)
     assert not torch.allclose(grouped.teacher.weights[-1][0], grouped.teacher.weights[-1][2])
-
-
-def test_batchnorm_forward_matches_torch(generator):
-    cfg = with_overrides(get_preset("luck-fc-small"), {"student.batchnorm": "true",
-                                                       "multi": "1"})
-    _, student, _ = build(cfg, [0, 1])
-    x = torch.randn(2, 64, 20, generator=generator)
-    h = forward(student, x, train=True).post[0]
-    for i in range(2):
-        bn = nn.BatchNorm1d(10, affine=False)
-        pre = torch.relu(x[i] @ student.weights[0][i].T + student.biases[0][i])
-        torch.testing.assert_close(h[i], bn(pre), rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(student.bn_mean[0][i], bn.running_mean, rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(student.bn_var[0][i], bn.running_var, rtol=1e-4, atol=1e-6)
-    bn.eval()
-    torch.testing.assert_close(forward(student, x).post[0][1], bn(pre), rtol=1e-4, atol=1e-5)
-
-
-def test_conv_student_matches_torch_conv(generator):
-    cfg = with_overrides(get_preset("luck-conv"), {"multi": "1", "widths": "4,4"})
-    _, student, _ = build(cfg, [0, 1])
-    x = torch.randn(2, 5, 1, 16, 16, generator=generator)
-    fw = forward(student, x)
-    assert fw.output.shape == (2, 5, 100)
-    for i in range(2):
-        h = x[i]
-        for layer in range(2):
-            h = torch.relu(nn.functional.conv2d(h, student.weights[layer][i],
-                                                student.biases[layer][i]))
-        out = h.flatten(1) @ student.weights[-1][i].T + student.biases[-1][i]
-        torch.testing.assert_close(fw.output[i], out, rtol=1e-4, atol=1e-5)
 
 
 def test_conv_training_runs():

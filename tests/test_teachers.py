@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from relulab.config import ConfigError, TeacherConfig
+from relulab.networks import forward, predict
 from relulab.presets import NINE_WEIGHTS, get_preset
 from relulab.rng import generator
 from relulab.teachers import distinct_rows, draw_teacher_weights, make_teachers
@@ -24,15 +25,26 @@ def test_distinct_rows_impossible_request_is_an_error(generator):
 
 
 def test_luck_teacher_rows_normalized_with_bias():
+    """Luck Matters: every row and its bias divided by |row| + 1e-5, the raw rows drawn from
+    the discrete set (distinct) and the raw biases from U(-0.5, 0.5). Normalization draws
+    nothing, so the same generator with ``normalize="none"`` gives the raw draw."""
     cfg = get_preset("luck-fc-small").teacher
+    raw_cfg = TeacherConfig(**{**cfg.__dict__, "normalize": "none"})
     weights, biases = draw_teacher_weights(cfg, generator=generator(0, 0, "teacher"))
+    raw_w, raw_b = draw_teacher_weights(raw_cfg, generator=generator(0, 0, "teacher"))
     assert [w.shape for w in weights] == [(10, 20), (15, 10), (20, 15), (25, 20), (100, 25)]
-    for w, b in zip(weights, biases, strict=True):
-        norm = w.norm(dim=1)
-        torch.testing.assert_close(norm, torch.full_like(norm, 1.0), atol=1e-4, rtol=0)
-        assert (b.abs() <= 0.5 / (1 - 1e-4)).all()
+    choices = torch.tensor(cfg.weight_choices, dtype=torch.float64)
+    for w, b, rw, rb in zip(weights, biases, raw_w, raw_b, strict=True):
+        assert torch.isin(rw, choices).all()
+        assert torch.unique(rw, dim=0).shape[0] == rw.shape[0]
+        assert (rb.abs() <= 0.5).all()
+        norm = rw.norm(dim=1) + 1e-5
         # un-normalizing gives values in the discrete set: w * (|raw| + 1e-5) in choices
-        assert torch.unique(w, dim=0).shape[0] == w.shape[0]
+        assert torch.isin((w * norm[:, None]).round(decimals=12), choices).all()
+        torch.testing.assert_close(w, rw / norm[:, None], rtol=1e-15, atol=0)
+        torch.testing.assert_close(b, rb / norm, rtol=1e-15, atol=0)
+        torch.testing.assert_close(w.norm(dim=1), torch.ones(w.shape[0], dtype=torch.float64),
+                                   atol=1e-4, rtol=0)
 
 
 def test_spec_teacher_fan_in_and_fan_out_decay():
@@ -53,8 +65,6 @@ def test_bias_tuning_gives_half_active_nodes():
     x = torch.randn(2, 4001, cfg.input_dim, generator=g, dtype=torch.float64) * 1.5
     net = make_teachers(cfg, [generator(0, s, "teacher") for s in (0, 1)], tuning_inputs=x,
                         dtype=torch.float64)
-    from relulab.networks import forward
-
     for pre in forward(net, x).pre:
         frac = (pre > 0).double().mean(dim=1)  # (S, n)
         # median split: exactly half of an odd sample count is strictly above (ties aside)
@@ -67,8 +77,6 @@ def test_output_standardization():
     x = torch.randn(3, 2048, 20, generator=generator(0, 0, "eval"), dtype=torch.float64) * 10
     net = make_teachers(cfg, [generator(0, s, "teacher") for s in range(3)], tuning_inputs=x,
                         dtype=torch.float64)
-    from relulab.networks import predict
-
     out = predict(net, x)
     torch.testing.assert_close(out.mean(1), torch.zeros(3, 100, dtype=torch.float64),
                                atol=1e-9, rtol=0)

@@ -1,22 +1,38 @@
-"""relulab: the teacher-student theory of ReLU networks, runnable, checkable and fast."""
+"""relulab: the teacher-student theory of ReLU networks, runnable, checkable and fast.
 
-from relulab.config import (
-    ConfigError,
-    DataConfig,
-    OptimConfig,
-    RunConfig,
-    StudentConfig,
-    TeacherConfig,
-    with_overrides,
-)
-from relulab.engine import StatsContext, TrainResult, build, train
-from relulab.networks import Net, forward, predict
-from relulab.presets import PRESETS, get_preset
+The public API is imported on first use (PEP 562), so ``import relulab.plots`` or
+``relulab.report`` (which read stored results) does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PRESETS", "ConfigError", "DataConfig", "Net", "OptimConfig", "RunConfig", "StatsContext",
-    "StudentConfig", "TeacherConfig", "TrainResult", "build", "forward", "get_preset",
-    "predict", "train", "with_overrides",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "ConfigError": "relulab.config", "DataConfig": "relulab.config",
+    "OptimConfig": "relulab.config", "RunConfig": "relulab.config",
+    "StudentConfig": "relulab.config", "TeacherConfig": "relulab.config",
+    "with_overrides": "relulab.config",
+    "StatsContext": "relulab.engine", "TrainResult": "relulab.engine", "build": "relulab.engine",
+    "train": "relulab.engine",
+    "Net": "relulab.networks", "forward": "relulab.networks", "predict": "relulab.networks",
+    "PRESETS": "relulab.presets", "get_preset": "relulab.presets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'relulab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

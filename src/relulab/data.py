@@ -9,14 +9,16 @@ the same two methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
-from relulab.config import DataConfig
-from relulab.rng import generator
+from relulab.config import DataConfig, RunConfig
+from relulab.networks import input_shape
+from relulab.rng import data_seed, generator
 
 
 class BatchStream(Protocol):
@@ -177,6 +179,15 @@ class SyntheticSource:
         self.train_size, self.eval_size, self.sampling = sizes.pop()
         if self.data_seeds is None:
             self.data_seeds = list(self.seeds)
+
+    @classmethod
+    def for_members(cls, cfgs: Sequence[RunConfig], seeds: Sequence[int],
+                    device: torch.device | str = "cpu") -> SyntheticSource:
+        """The source of members ``(cfgs[i], seeds[i])`` of one batched run, in their
+        precision, with the shared data seed where ``shared_teacher``."""
+        return cls([c.data for c in cfgs], input_shape(cfgs[0].teacher), list(seeds),
+                   [c.root_seed for c in cfgs], device, getattr(torch, cfgs[0].dtype),
+                   [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)])
 
     def _gens(self, stream: str, seeds: list[int] | None = None) -> list[torch.Generator]:
         seeds = self.seeds if seeds is None else seeds

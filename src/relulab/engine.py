@@ -1,35 +1,40 @@
 """Training engine: S seeds (or compatible configs) trained as one tensor program.
 
-Every step: draw a batch per seed, forward teacher and student, per-seed MSE, backward, update.
-A seed whose loss becomes NaN/inf is marked diverged and frozen (its parameters keep their last
-finite values); the other seeds are unaffected because every tensor op is per seed.
+:func:`train_group` is one loop over epochs (nanoGPT's train.py shape)::
+
+    run = _setup(...)                               # nets, data, optimizer
+    for epoch in range(ceil(run.total / steps_per_epoch)):
+        lrs, lr = _learning_rates(run, epoch)       # per member
+        _train_epoch(run, lr)                       # steps: batch, loss, gradient, update
+        _end_epoch(run, epoch + 1, lrs)             # eval loss, one row per member
+        _record(run, callbacks, epoch + 1)          # every ``stats_every`` epochs, at the end
+
+A member whose loss becomes NaN/inf is frozen (its parameters and optimizer state keep their
+last finite values, :func:`relulab.optim.apply_if_finite`); the other members are unaffected
+because every tensor op is per member.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from relulab import fused
-from relulab.config import ConfigError, OptimConfig, RunConfig, group_key
-from relulab.data import DataSource, SyntheticSource
-from relulab.networks import Net, concat, forward, predict
-from relulab.rng import SHARED_SEED, generator
+from relulab import fused, optim
+from relulab.config import ConfigError, RunConfig, group_key
+from relulab.data import BatchStream, DataSource, SyntheticSource
+from relulab.networks import Net, concat, predict
+from relulab.optim import loss_and_grads, loss_scale, mse_per_seed
+from relulab.rng import data_seed, generator
 from relulab.students import make_students
 from relulab.teachers import make_teachers
-
-
-def input_shape(cfg: RunConfig) -> tuple[int, ...]:
-    t = cfg.teacher
-    return (1, t.image_size, t.image_size) if t.kind == "conv" else (t.input_dim,)
 
 
 @dataclass
@@ -69,115 +74,44 @@ class TrainResult:
     loop_seconds: float = 0.0  # training loop only (excludes building nets and data)
 
 
-def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error over samples and outputs: ``(S, N, c) -> (S,)``."""
-    return (out - target).pow(2).mean(dim=(1, 2))
+# --- building members: teachers, students, data ---------------------------------------------
 
-
-def loss_scale(cfg: RunConfig) -> float:
-    """The training objective over the MSE: 1 for ``loss=mse`` (torch ``MSELoss``), c/2 for
-    ``loss=half_sum`` ((1/B) Σ_batch ½ Σ_outputs (y* − y)², the two-layer original's update
-    ``W ← W + lr·(1/B)·hᵀ(y* − y)``)."""
-    return cfg.teacher.output_dim / 2.0 if cfg.optim.loss == "half_sum" else 1.0
-
-
-def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True,
-                   scale: float = 1.0) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Per-seed MSE ``(S,)`` of ``student`` on ``(x, y)`` and the gradients of ``scale`` x MSE
-    (the objective, see :func:`loss_scale`) with respect to ``student.parameters()`` (weights
-    then biases, leading S axis). The seeds' losses are independent, so the gradient of their
-    sum is each seed's own gradient."""
-    if not all(p.requires_grad for p in student.parameters()):
-        ps = [p.detach().requires_grad_(True) for p in student.parameters()]
-        student = dataclasses.replace(student, weights=tuple(ps[:len(student.weights)]),
-                                      biases=tuple(ps[len(student.weights):]))
-    params = student.parameters()
-    with torch.enable_grad():
-        loss = mse_per_seed(forward(student, x, train=train).output, y)
-        return loss.detach(), torch.autograd.grad(loss.sum() * scale, params)
-
-
-class BatchedOptimizer:
-    """SGD (momentum, weight decay, as ``torch.optim.SGD``) and Adam on stacked parameters,
-    with an ``alive (S,)`` mask: frozen seeds are not updated."""
-
-    def __init__(self, cfg: OptimConfig, params: list[Tensor]):
-        self.cfg = cfg
-        self.params = params
-        self.state: list[dict[str, Tensor]] = [{} for _ in params]
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self, grads: Sequence[Tensor], lr: float | Tensor, alive: Tensor) -> None:
-        """One update; ``lr`` is a float or a per-member tensor ``(S,)``."""
-        cfg = self.cfg
-        self.t += 1
-        for p, g, st in zip(self.params, grads, self.state, strict=True):
-            view = (-1,) + (1,) * (p.dim() - 1)
-            mask = alive.reshape(view)
-            g = torch.where(mask, g, 0.0)
-            if cfg.weight_decay:
-                g = g.add(p, alpha=cfg.weight_decay)
-            if cfg.name == "adam":
-                b1, b2 = cfg.betas
-                m = st.setdefault("m", torch.zeros_like(p))
-                v = st.setdefault("v", torch.zeros_like(p))
-                m.copy_(torch.where(mask, m * b1 + (1 - b1) * g, m))
-                v.copy_(torch.where(mask, v * b2 + (1 - b2) * g * g, v))
-                upd = (m / (1 - b1 ** self.t)) / ((v / (1 - b2 ** self.t)).sqrt() + 1e-8)
-                upd = torch.where(mask, upd, 0.0)
-            elif cfg.momentum:
-                buf = st.get("buf")
-                if buf is None:
-                    buf = st["buf"] = g.clone()
-                else:
-                    buf.copy_(torch.where(mask, buf * cfg.momentum + g, buf))
-                upd = torch.where(mask, buf, 0.0)
-            else:
-                upd = g
-            if isinstance(lr, Tensor):
-                p.addcmul_(upd, lr.reshape(view), value=-1.0)
-            else:
-                p.sub_(upd, alpha=lr)
-
-
-def _runs(cfgs: Sequence[RunConfig]) -> list[tuple[int, int]]:
-    """Consecutive runs [start, stop) of identical configs."""
-    out, start = [], 0
-    for i in range(1, len(cfgs) + 1):
-        if i == len(cfgs) or cfgs[i] != cfgs[start]:
-            out.append((start, i))
-            start = i
-    return out
-
-
-def build_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
-                device: torch.device | str = "cpu", source: DataSource | None = None
-                ) -> tuple[Net, Net, DataSource]:
-    """Teachers, students and data for members ``(cfgs[i], seeds[i])``, each drawn from its
-    own generators; equal-config runs are drawn together."""
-    cfgs, seeds = list(cfgs), list(seeds)
+def _check_group(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> None:
     if len(cfgs) != len(seeds) or not seeds:
         raise ConfigError("need one config per seed and at least one seed")
-    keys = {group_key(c) for c in cfgs}
-    if len(keys) != 1:
+    if len({group_key(c) for c in cfgs}) != 1:
         raise ConfigError("configs in one batched run must have equal shapes and schedules")
+
+
+def _draw_nets(cfgs: Sequence[RunConfig], seeds: Sequence[int], src: DataSource,
+               device: torch.device | str) -> tuple[Net, Net]:
+    """Teachers and students of the members, each from its own generators; equal-config runs
+    are drawn together."""
     dtype = getattr(torch, cfgs[0].dtype)
-    data_seeds = [SHARED_SEED if c.shared_teacher else s for c, s in zip(cfgs, seeds, strict=True)]
-    src = source or SyntheticSource([c.data for c in cfgs], input_shape(cfgs[0]), seeds,
-                                    [c.root_seed for c in cfgs], device, dtype, data_seeds)
+    data_seeds = [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)]
     needs_tuning = any(c.teacher.bias_tuning or c.teacher.standardize_output for c in cfgs)
     tuning = src.eval_inputs() if needs_tuning else None
-    teachers, students = [], []
-    for a, b in _runs(cfgs):
-        c = cfgs[a]
+    teachers, students, a = [], [], 0
+    for c, equal in groupby(cfgs):  # consecutive members [a, b) with one config
+        b = a + len(list(equal))
         teachers.append(make_teachers(
             c.teacher, [generator(c.root_seed, s, "teacher") for s in data_seeds[a:b]],
             tuning_inputs=None if tuning is None else tuning[a:b], dtype=dtype, device=device))
         students.append(make_students(
             c, [generator(c.root_seed, s, "student") for s in seeds[a:b]], dtype=dtype,
             device=device))
-    return concat(teachers), concat(students), src
+        a = b
+    return concat(teachers), concat(students)
+
+
+def build_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
+                device: torch.device | str = "cpu", source: DataSource | None = None
+                ) -> tuple[Net, Net, DataSource]:
+    """Teachers, students and data for members ``(cfgs[i], seeds[i])``."""
+    cfgs, seeds = list(cfgs), list(seeds)
+    _check_group(cfgs, seeds)
+    src = source or SyntheticSource.for_members(cfgs, seeds, device)
+    return (*_draw_nets(cfgs, seeds, src, device), src)
 
 
 def build(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = "cpu",
@@ -191,11 +125,139 @@ def _predict_chunked(net: Net, x: Tensor, chunk: int = 8192) -> Tensor:
     return torch.cat([predict(net, x[:, i:i + chunk]) for i in range(0, x.shape[1], chunk)], 1)
 
 
-def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
-    """Train one student per seed against that seed's teacher, all seeds in one program.
+# --- the training loop ----------------------------------------------------------------------
 
-    Keyword arguments as :func:`train_group`.
-    """
+@dataclass
+class _Run:
+    """The loop's variables: fixed set-up above, what the loop updates below."""
+
+    cfgs: list[RunConfig]
+    seeds: list[int]
+    teacher: Net
+    eval_x: Tensor  # (S, N_eval, ...)
+    eval_y: Tensor  # (S, N_eval, c)
+    stream: BatchStream
+    total: int  # steps to take
+    opt: optim.Optimizer
+    scale: float  # objective / MSE (loss_scale)
+    fast: bool  # the fused SGD step applies while every member is alive
+    student: Net
+    opt_state: optim.FiniteState
+    train_loss: Tensor  # (S,) mean over the last epoch (NaN when frozen)
+    step: int = 0
+    last_batch: tuple[Tensor, Tensor] | None = None
+    eval_loss: Tensor | None = None  # (S,) after the last epoch (NaN when frozen)
+    rows: list[dict] = field(default_factory=list)
+    all_alive: bool = True
+
+    @property
+    def cfg(self) -> RunConfig:
+        return self.cfgs[0]
+
+    @property
+    def alive(self) -> Tensor:
+        return self.opt_state.alive
+
+
+def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
+           source: DataSource | None, nets: tuple[Net, Net] | None,
+           max_steps: int | None) -> _Run:
+    """Nets (drawn, or a copy of the given student), data with teacher targets, optimizer."""
+    _check_group(cfgs, seeds)
+    src = source or SyntheticSource.for_members(cfgs, seeds, device)
+    if nets is None:
+        teacher, student = _draw_nets(cfgs, seeds, src, device)
+    else:
+        teacher, student = nets[0], nets[1].detached()
+    eval_x, train_x = src.eval_inputs(), src.train_inputs()
+    train_y = None if train_x is None else _predict_chunked(teacher, train_x)
+    cfg, o = cfgs[0], cfgs[0].optim
+    opt = optim.apply_if_finite(optim.from_config(o))
+    return _Run(
+        cfgs=cfgs, seeds=seeds, teacher=teacher, eval_x=eval_x,
+        eval_y=_predict_chunked(teacher, eval_x),
+        stream=src.stream(cfg.batch_size, train_x, train_y),
+        total=o.epochs * cfg.steps_per_epoch if max_steps is None else max_steps,
+        opt=opt, scale=loss_scale(cfg),
+        fast=fused.supports(student, o.name, o.momentum, o.weight_decay),
+        student=student, opt_state=opt.init(student.parameters()),
+        train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device))
+
+
+def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]:
+    """Each member's learning rate in ``epoch``, and as the step takes it: one float when all
+    are equal, else a tensor ``(S,)``."""
+    lrs = [c.optim.lr_at(epoch) for c in run.cfgs]
+    if len(set(lrs)) == 1:
+        return lrs, lrs[0]
+    return lrs, torch.tensor(lrs, device=run.eval_x.device, dtype=run.eval_x.dtype)
+
+
+def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor:
+    """One update of every member; returns the loss ``(S,)`` (0 for frozen members)."""
+    if run.fast and run.all_alive:
+        loss = fused.sgd_step(run.student, xb, yb, lr, run.scale)
+        if loss is not None:
+            return loss
+    # general path: autograd, optimizer that freezes members with non-finite loss
+    loss, grads = loss_and_grads(run.student, xb, yb, scale=run.scale)  # (S,), per member
+    params, run.opt_state = run.opt.update(grads, run.opt_state, run.student.parameters(), lr,
+                                           loss)
+    run.student = run.student.with_parameters(params)
+    if run.fast:
+        run.all_alive = bool(run.alive.all())
+    return torch.where(run.alive, loss, 0.0)
+
+
+def _train_epoch(run: _Run, lr: float | Tensor) -> int:
+    """The steps of one epoch (fewer at the end of ``total``); returns how many it took."""
+    n_steps = min(run.cfg.steps_per_epoch, run.total - run.step)
+    loss_sum = torch.zeros(len(run.seeds), device=run.eval_x.device, dtype=run.eval_x.dtype)
+    for _ in range(n_steps):
+        xb, yb = run.stream.next()
+        if yb is None:
+            yb = _predict_chunked(run.teacher, xb)
+        loss_sum += _train_step(run, xb, yb, lr)
+        run.step += 1
+        run.last_batch = (xb, yb)
+    run.train_loss = torch.where(run.alive, loss_sum / max(n_steps, 1), float("nan"))
+    return n_steps
+
+
+def _eval_loss(run: _Run) -> Tensor:
+    """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members)."""
+    with torch.no_grad():
+        loss = mse_per_seed(_predict_chunked(run.student, run.eval_x), run.eval_y)
+    return torch.where(run.alive, loss, float("nan"))
+
+
+def _end_epoch(run: _Run, epoch: int, lrs: list[float]) -> None:
+    """Eval loss after ``epoch`` epochs and one scalar row per member."""
+    run.eval_loss = _eval_loss(run)
+    per_member = zip(run.seeds, lrs, run.train_loss.tolist(), run.eval_loss.tolist(),
+                     (~run.alive).tolist(), strict=True)
+    for i, (seed, lr, train_l, eval_l, dead) in enumerate(per_member):
+        run.rows.append({"seed": seed, "member": i, "epoch": epoch, "step": run.step, "lr": lr,
+                         "train_loss": train_l, "eval_loss": eval_l, "diverged": dead})
+
+
+def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = False) -> None:
+    """Statistics callbacks on the current nets, with the last batch's gradient at the
+    current parameters."""
+    if not callbacks:
+        return
+    grads = None
+    if run.last_batch is not None:
+        grads = loss_and_grads(run.student, *run.last_batch, train=False, scale=run.scale)[1]
+    ctx = StatsContext(run.cfg, run.seeds, epoch, run.step, run.teacher, run.student,
+                       run.eval_x, ~run.alive, grads, final, run.cfgs)
+    for cb in callbacks:
+        cb(ctx)
+
+
+def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
+    """Train one student per seed against that seed's teacher, all seeds in one program
+    (keyword arguments as :func:`train_group`)."""
     seeds = list(seeds)
     return train_group([cfg] * len(seeds), seeds, **kwargs)
 
@@ -207,94 +269,31 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
                 ) -> TrainResult:
     """Train members ``(cfgs[i], seeds[i])`` (equal :func:`group_key`) as one tensor program.
 
-    ``max_steps`` stops early (overrides epochs). ``nets=(teacher, student)`` starts from given
-    networks instead of drawing them. Callbacks run at init, every ``stats_every`` epochs and
-    at the end. Member i's result does not depend on the other members.
+    ``max_steps`` stops early (overrides epochs). ``nets=(teacher, student)`` starts from
+    given networks instead of drawing them (the student is copied, not changed). Callbacks
+    run at init, every ``stats_every`` epochs and at the end. Member i's result does not
+    depend on the other members.
     """
-    cfgs, seeds = list(cfgs), list(seeds)
-    cfg = cfgs[0]
     t0 = time.perf_counter()
-    teacher, student, src = build_group(cfgs, seeds, device=device, source=source)
-    if nets is not None:
-        teacher, student = nets
-    eval_x = src.eval_inputs()
-    dev = eval_x.device
-    eval_y = _predict_chunked(teacher, eval_x)
-    train_x = src.train_inputs()
-    train_y = _predict_chunked(teacher, train_x) if train_x is not None else None
-    stream = src.stream(cfg.batch_size, train_x, train_y)
-    spe = cfg.steps_per_epoch
-    total = cfg.optim.epochs * spe if max_steps is None else max_steps
-    epochs = math.ceil(total / spe) if spe else 0
-
-    opt = BatchedOptimizer(cfg.optim, student.parameters())
-    scale = loss_scale(cfg)
-    fast = fused.supports(student, cfg.optim.name, cfg.optim.momentum, cfg.optim.weight_decay)
-    s = len(seeds)
-    alive = torch.ones(s, dtype=torch.bool, device=dev)
-    all_alive = True
-    rows: list[dict] = []
-    last_batch: tuple[Tensor, Tensor] | None = None
-    epoch_loss = torch.full((s,), float("nan"), device=dev)
-    ev: Tensor | None = None  # eval loss after the last epoch (parameters unchanged since)
-
-    def stats(epoch: int, step: int, final: bool = False) -> None:
-        if not callbacks:
-            return
-        grads = None  # gradient of the last batch at the current parameters
-        if last_batch is not None:
-            grads = loss_and_grads(student, *last_batch, train=False, scale=scale)[1]
-        ctx = StatsContext(cfg, seeds, epoch, step, teacher, student, eval_x, ~alive, grads,
-                           final, cfgs)
-        for cb in callbacks:
-            cb(ctx)
-
-    def eval_loss() -> Tensor:
-        with torch.no_grad():
-            return mse_per_seed(_predict_chunked(student, eval_x), eval_y)
-
-    stats(0, 0)
+    run = _setup(list(cfgs), list(seeds), device, source, nets, max_steps)
+    every, spe = run.cfg.stats_every, run.cfg.steps_per_epoch
+    _record(run, callbacks, epoch=0)
     t_loop = time.perf_counter()
-    bar = tqdm(total=total, disable=not progress, unit="step", desc=f"train S={s}",
-               mininterval=0.5)
-    step = 0
-    for epoch in range(epochs):
-        lrs = [c.optim.lr_at(epoch) for c in cfgs]
-        lr: float | Tensor = (lrs[0] if len(set(lrs)) == 1
-                              else torch.tensor(lrs, device=dev, dtype=eval_x.dtype))
-        loss_sum = torch.zeros(s, device=dev, dtype=eval_x.dtype)
-        n_steps = min(spe, total - step)
-        for _ in range(n_steps):
-            xb, yb = stream.next()
-            if yb is None:
-                yb = _predict_chunked(teacher, xb)
-            loss = fused.sgd_step(student, xb, yb, lr, scale) if fast and all_alive else None
-            if loss is None:  # general path: autograd, masked optimizer
-                loss, g = loss_and_grads(student, xb, yb, scale=scale)  # (S,), per-seed
-                alive &= torch.isfinite(loss)
-                all_alive = bool(alive.all())
-                opt.step(g, lr, alive)
-                loss = torch.where(alive, loss, 0.0)
-            loss_sum += loss
-            step += 1
-            last_batch = (xb, yb)
-        bar.update(n_steps)
-        epoch_loss = torch.where(alive, loss_sum / max(n_steps, 1), float("nan"))
-        ev = torch.where(alive, eval_loss(), float("nan"))
-        per_seed = zip(seeds, epoch_loss.tolist(), ev.tolist(), (~alive).tolist(), strict=True)
-        for i, (seed, train_l, eval_l, dead) in enumerate(per_seed):
-            rows.append({"seed": seed, "member": i, "epoch": epoch + 1, "step": step, "lr": lrs[i],
-                         "train_loss": train_l, "eval_loss": eval_l, "diverged": dead})
-        bar.set_postfix(loss=f"{float(epoch_loss.nanmean()):.3g}")
-        last = step >= total
-        if last or (cfg.stats_every and (epoch + 1) % cfg.stats_every == 0):
-            stats(epoch + 1, step, final=last)
-        if last:
-            break
-    bar.close()
+    with tqdm(total=run.total, disable=not progress, unit="step",
+              desc=f"train S={len(run.seeds)}", mininterval=0.5) as bar:
+        for epoch in range(math.ceil(run.total / spe)):
+            lrs, lr = _learning_rates(run, epoch)
+            bar.update(_train_epoch(run, lr))
+            _end_epoch(run, epoch + 1, lrs)
+            bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
+            last = run.step >= run.total
+            if last or (every and (epoch + 1) % every == 0):
+                _record(run, callbacks, epoch + 1, final=last)
     loop_seconds = time.perf_counter() - t_loop
-    if total == 0:
-        stats(0, 0, final=True)
-    final_eval = ev if ev is not None else torch.where(alive, eval_loss(), float("nan"))
-    return TrainResult(cfg, seeds, teacher, student, ~alive, epoch_loss, final_eval, rows,
-                       step, time.perf_counter() - t0, str(dev), cfgs, loop_seconds)
+    if run.total == 0:
+        _record(run, callbacks, epoch=0, final=True)
+    final_eval = run.eval_loss if run.eval_loss is not None else _eval_loss(run)
+    return TrainResult(run.cfg, run.seeds, run.teacher, run.student, ~run.alive,
+                       run.train_loss, final_eval, run.rows, run.step,
+                       time.perf_counter() - t0, str(run.eval_x.device), run.cfgs,
+                       loop_seconds)

@@ -14,16 +14,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from relulab.config import ConfigError
 from relulab.engine import StatsContext, train_group
-from relulab.store import RESULT_FIELDS, config_columns, config_schema, rows_to_table
-
-if TYPE_CHECKING:
-    from relulab.sweep import Batch
+from relulab.grid import Batch
+from relulab.ids import iso_time
+from relulab.schema import result_rows
+from relulab.store import results_table
 
 ProgressFn = Callable[[int], None]  # receives member-steps completed since the last call
 
@@ -55,10 +55,6 @@ class BatchOutput:
     device: str
     weights: dict[str, Any] | None = None  # name -> (S, ...) tensor
     loop_seconds: float | None = None  # the engine's training loop (no set-up)
-
-
-def iso_time(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
 
 
 def _recorder() -> Any:
@@ -94,51 +90,22 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
     timing = {"batch_id": batch.batch_id, "batch_seconds": result.seconds,
               "batch_members": len(seeds), "batch_steps": result.steps,
               "started_at": iso_time(start), "finished_at": iso_time(end), "device": result.device}
-    table = batch_table(batch, recorder.tables()["layers"], result.scalars, timing,
-                        task.preset)
-    weights = None
-    if task.save_weights:
-        weights = {}
-        for net_name, net in (("teacher", result.teacher), ("student", result.student)):
-            for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
-                weights[f"{net_name}.weight.{layer}"] = w.detach().cpu().contiguous()
-                weights[f"{net_name}.bias.{layer}"] = b.detach().cpu().contiguous()
+    table = results_table(result_rows(batch, recorder.tables()["layers"], result.scalars,
+                                      timing, task.preset))
+    weights = final_weights(result) if task.save_weights else None
     return BatchOutput(batch.batch_id, table, members, result.seconds, iso_time(start),
                        iso_time(end), result.device, weights,
                        result.loop_seconds)
 
 
-_RESERVED = {"seed", "member"}
-
-
-def batch_table(batch: Batch, layer_rows: list[dict], scalar_rows: list[dict],
-                timing: dict[str, Any], preset: str = "") -> pa.Table:
-    """One row per (member, layer, recorded epoch): cell, seed, the recorder's metrics, that
-    epoch's losses and lr (null at epoch 0), convenience columns ``m``/``n`` (this layer's
-    teacher/student width), ``multi``, ``p``, the flattened config and the batch timings."""
-    scalars = {(row["member"], row["epoch"]): row for row in scalar_rows}
-    per_cell = [config_columns(c.config.to_dict()) for c in batch.cells]
-    rows = []
-    for rec in layer_rows:
-        i = int(rec["member"])
-        ci, seed = batch.members[i]
-        cell = batch.cells[ci]
-        cfg = cell.config
-        layer = int(rec["layer"])
-        sc = scalars.get((i, int(rec["epoch"])), {})
-        row: dict[str, Any] = {
-            "cell": cell.name, "config_hash": cell.config_hash, "preset": preset, "seed": seed,
-            "member": i, "m": cfg.teacher.widths[layer - 1], "n": cfg.student_widths[layer - 1],
-            "multi": cfg.student.multi, "p": cfg.teacher.fan_out_decay,
-        }
-        row.update((k, v) for k, v in rec.items() if k not in _RESERVED)
-        row.update(lr=sc.get("lr"), train_loss=sc.get("train_loss"),
-                   eval_loss=sc.get("eval_loss"), diverged=sc.get("diverged"))
-        row.update(timing)
-        row.update(per_cell[ci])
-        rows.append(row)
-    return rows_to_table(rows, RESULT_FIELDS + config_schema())
-
+def final_weights(result: Any) -> dict[str, Any]:
+    """``{"teacher.weight.0": (S, ...) tensor, ..., "student.bias.L": ...}`` on the CPU."""
+    weights = {}
+    for net_name, net in (("teacher", result.teacher), ("student", result.student)):
+        for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            weights[f"{net_name}.weight.{layer}"] = w.detach().cpu().contiguous()
+            weights[f"{net_name}.bias.{layer}"] = b.detach().cpu().contiguous()
+    return weights
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,14 +9,40 @@ program for all S nets (batched matmul / grouped convolution).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
+from relulab.config import TeacherConfig
+
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
+
+
+def input_shape(task: TeacherConfig) -> tuple[int, ...]:
+    """Shape of one input: ``(d,)`` (fc) or ``(1, image_size, image_size)`` (conv)."""
+    return (1, task.image_size, task.image_size) if task.kind == "conv" else (task.input_dim,)
+
+
+def layer_shapes(task: TeacherConfig, widths: Sequence[int]) -> list[tuple[int, ...]]:
+    """Weight shapes (one net) of a net on ``task``'s inputs and outputs with hidden widths
+    (fc) or channels (conv) ``widths``, output layer last: fc ``(n_l, n_{l-1})``; conv 3x3
+    filters ``(C_l, C_{l-1}, 3, 3)`` (stride 1, no padding) and a top layer
+    ``(c, C_L * side * side)`` on the flattened map."""
+    shape = input_shape(task)
+    shapes: list[tuple[int, ...]] = []
+    for width in widths:
+        if task.kind == "conv":
+            shapes.append((width, shape[0], 3, 3))
+            shape = (width, shape[1] - 2, shape[2] - 2)
+        else:
+            shapes.append((width, shape[0]))
+            shape = (width,)
+    shapes.append((task.output_dim, math.prod(shape)))
+    return shapes
 
 
 @dataclass(frozen=True)
@@ -45,7 +71,14 @@ class Net:
         return tuple(w.shape[1] for w in self.weights[:-1])
 
     def parameters(self) -> list[Tensor]:
+        """Weights then biases."""
         return [*self.weights, *self.biases]
+
+    def with_parameters(self, params: Sequence[Tensor]) -> Net:
+        """The same net with new parameters (weights then biases, as :meth:`parameters`);
+        BatchNorm statistics are shared."""
+        depth = len(self.weights)
+        return replace(self, weights=tuple(params[:depth]), biases=tuple(params[depth:]))
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Net:
         """The same net with ``fn`` applied to every tensor (parameters and BN statistics)."""
@@ -63,6 +96,11 @@ class Net:
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Net:
         return self._map(lambda t: t.to(device=device, dtype=dtype))
+
+
+def stack_seeds(per_seed: Sequence[Sequence[Tensor]]) -> tuple[Tensor, ...]:
+    """Per-seed layer lists ``[[W_1, ..., W_L+1], ...]`` as per-layer stacks ``(S, ...)``."""
+    return tuple(torch.stack(layer) for layer in zip(*per_seed, strict=True))
 
 
 def concat(nets: list[Net]) -> Net:
@@ -120,19 +158,15 @@ def _conv(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 
 def _batchnorm(h: Tensor, layer: int, net: Net, train: bool) -> Tensor:
-    dims = (1,) if h.dim() == 3 else (1, 3, 4)
-    shape = (h.shape[0], 1, h.shape[2]) + (1, 1) * (h.dim() == 5)
-    if train:
-        mean = h.mean(dim=dims)
-        var = h.var(dim=dims, unbiased=False)
-        with torch.no_grad():  # running statistics as torch.nn.BatchNorm (unbiased var)
-            count = h.numel() // (h.shape[0] * h.shape[2])
-            unbiased = var.detach() * count / max(count - 1, 1)
-            net.bn_mean[layer].lerp_(mean.detach(), BN_MOMENTUM)
-            net.bn_var[layer].lerp_(unbiased, BN_MOMENTUM)
-    else:
-        mean, var = net.bn_mean[layer], net.bn_var[layer]
-    return (h - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + BN_EPS)
+    """BatchNorm without affine of every seed's nodes (channels) at once: ``F.batch_norm`` on
+    an ``(N, S*n)`` (conv: ``(N, S*C, H, W)``) view, so the running statistics ``(S, n)`` are
+    updated in place as ``torch.nn.BatchNorm`` does (unbiased variance, momentum 0.1)."""
+    num_seeds, num_samples = h.shape[:2]
+    flat = h.transpose(0, 1).reshape(num_samples, -1, *h.shape[3:])  # (N, S*n) | (N, S*C, H, W)
+    out = torch.nn.functional.batch_norm(
+        flat, net.bn_mean[layer].view(-1), net.bn_var[layer].view(-1), training=train,
+        momentum=BN_MOMENTUM, eps=BN_EPS)
+    return out.reshape(num_samples, num_seeds, *h.shape[2:]).transpose(0, 1)
 
 
 def forward(net: Net, x: Tensor, *, train: bool = False) -> Forward:

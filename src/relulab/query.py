@@ -8,8 +8,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from relulab.schema import RECOVERY_THRESHOLD
 from relulab.store import BATCH_GLOB, StoreError, SweepStore, atomic_write, ensure_dir
 
+# The recovery rate of relulab.metrics.recovery_rate in SQL: per teacher node, the share of
+# seeds whose best student correlation exceeds the threshold, NaN (diverged) seeds left out.
 RECOVERY_SQL = """
 SELECT cell, config_hash, layer, epoch, bool_or(final) AS final, teacher_node,
        count(*) FILTER (WHERE NOT isnan(corr)) AS seeds,
@@ -33,7 +36,7 @@ def results_dir(root: str | os.PathLike) -> Path:
     return p / "results"
 
 
-def connect(root: str | os.PathLike, threshold: float = 0.95) -> Any:
+def connect(root: str | os.PathLike, threshold: float = RECOVERY_THRESHOLD) -> Any:
     """An in-memory DuckDB connection with views over the sweep's Parquet files:
     ``results`` (one row per cell, seed, layer, epoch) and ``recovery`` (success rate over seeds
     per cell, layer, epoch and teacher node; NaN correlations of diverged seeds left out)."""

@@ -8,20 +8,22 @@ import base64
 import html
 import math
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.plots import SweepView, early_epoch, format_point_value, plot_all
+from relulab.grid import format_point_value
+from relulab.ids import iso_time
+from relulab.plots import SweepView, early_epoch, plot_all
 from relulab.query import results_dir
 from relulab.report_fidelity import FIDELITY_STYLE, fidelity_section, read_validate, run_line
-from relulab.store import SweepStore, config_columns, write_text
+from relulab.schema import RECOVERY_THRESHOLD, config_columns
+from relulab.store import SweepStore, write_text
 
 CAPTIONS = {
     "recovery": "Successful recovery rate of each teacher node (fraction of seeds in which some "
-                "student node reaches eval correlation > 0.95 with it), one curve per fan-out "
-                "decay p; solid: end of training, dotted: after ~5 epochs.",
+                f"student node reaches eval correlation > {RECOVERY_THRESHOLD} with it), one "
+                "curve per fan-out decay p; solid: end of training, dotted: after ~5 epochs.",
     "lshape": "L-shape: each student node's best correlation with a teacher node vs the norm of "
               "its fan-out weights, at the end of training.",
     "rho": "ρ̄ (mean over teacher nodes of the best student correlation) over epochs: median "
@@ -198,8 +200,8 @@ def _figures_html(figures: Sequence[Path]) -> list[str]:
 HEADLINE_NOTE = (
     "<p class='note'>At the end of training unless stated. ρ̄ L<i>l</i>: layer <i>l</i>'s "
     "ρ̄, mean ± std over seeds; rec@<i>e</i> / rec end: mean over teacher nodes of the "
-    "layer-1 success rate (eval correlation &gt; 0.95) after <i>e</i> epochs / at the end; "
-    "eval loss: median over seeds; div: diverged seeds (left out of means).</p>")
+    f"layer-1 success rate (eval correlation &gt; {RECOVERY_THRESHOLD}) after <i>e</i> epochs "
+    "/ at the end; eval loss: median over seeds; div: diverged seeds (left out of means).</p>")
 
 
 def _sweep_sections(root: Path, figures_dir: str | os.PathLike | None
@@ -246,7 +248,7 @@ def build_report(root: str | os.PathLike, out: str | os.PathLike | None = None,
     if validate is not None:
         meta.append(["validate run", run_line(validate[0]) or "–"])
     meta = [["results folder", str(root.resolve())], *meta,
-            ["report written", time.strftime("%Y-%m-%d %H:%M:%S %z")]]
+            ["report written", iso_time()]]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",

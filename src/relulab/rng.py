@@ -15,6 +15,11 @@ STREAMS = ("teacher", "student", "train", "eval", "shuffle", "noise")
 SHARED_SEED = -1  # the seed whose teacher and data every member shares (shared_teacher=True)
 
 
+def data_seed(seed: int, shared_teacher: bool) -> int:
+    """The seed a member's teacher and data sets are drawn as: its own, or the shared one."""
+    return SHARED_SEED if shared_teacher else seed
+
+
 def seed_value(root_seed: int, seed: int, stream: str) -> int:
     digest = hashlib.sha256(f"{root_seed}:{seed}:{stream}".encode()).hexdigest()
     return int(digest[:15], 16)

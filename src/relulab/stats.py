@@ -37,8 +37,6 @@ from torch import Tensor
 
 from relulab.engine import StatsContext
 from relulab.metrics import (
-    RECOVERY_THRESHOLD,
-    THRESHOLDS,
     LayerCorrelator,
     fan_out_norms,
     grad_norms,
@@ -49,11 +47,7 @@ from relulab.metrics import (
     threshold_counts,
     winner_rank,
 )
-
-
-def threshold_column(threshold: float) -> str:
-    """Column name of a threshold count: 0.95 -> ``matched_095``."""
-    return f"matched_{round(threshold * 100):03d}"
+from relulab.schema import RECOVERY_THRESHOLD, THRESHOLDS, threshold_column
 
 
 class StatsRecorder:

@@ -7,13 +7,15 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from relulab.ids import iso_time, short_hash
+from relulab.schema import RESULT_COLUMNS, config_column_types
 
 
 class StoreError(ValueError):
@@ -89,7 +91,7 @@ def manifest(config: dict, *, device: str, seeds: list[int], command: str | None
     """A self-describing record of a run: config, its hash, seeds, versions, device, times."""
     return {"config": config, "seeds": seeds, "device": device, "versions": versions(),
             "command": command if command is not None else " ".join(sys.argv),
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra}
+            "written_at": iso_time(), **extra}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,91 +109,23 @@ MEMBERS_KEY = b"relulab.members"
 BATCH_GLOB = "batch-*.parquet"
 
 
-def _arrow_type(tp: Any) -> pa.DataType:
-    """Arrow type of a config field's annotation (nested tuples are stored as JSON text)."""
-    import types
-    import typing
-
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        return _arrow_type(next(a for a in typing.get_args(tp) if a is not type(None)))
-    if origin is typing.Literal or tp is str:
-        return pa.string()
-    if tp is bool:
-        return pa.bool_()
-    if tp is int:
-        return pa.int64()
-    if tp is float:
-        return pa.float64()
-    if origin is tuple:
-        inner = typing.get_args(tp)[0]
-        if typing.get_origin(inner) is tuple:
-            return pa.string()
-        return pa.list_(_arrow_type(inner))
-    raise TypeError(f"no Arrow type for config annotation {tp}")  # pragma: no cover
+ARROW_TYPES: dict[Any, pa.DataType] = {  # column types of relulab.schema -> Arrow
+    str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64(),
+    tuple[int, ...]: pa.list_(pa.int64()), tuple[float, ...]: pa.list_(pa.float64()),
+}
 
 
-def _config_fields() -> list[tuple[str, str | None, str, pa.DataType]]:
-    """(column, section, field, arrow type) for every RunConfig field, e.g. ``teacher_widths``."""
-    import dataclasses
-    import typing
-
-    from relulab.config import RunConfig
-
-    out = []
-    hints = typing.get_type_hints(RunConfig)
-    for f in dataclasses.fields(RunConfig):
-        tp = hints[f.name]
-        if dataclasses.is_dataclass(tp):
-            sub = typing.get_type_hints(tp)
-            for g in dataclasses.fields(tp):
-                out.append((f"{f.name}_{g.name}", f.name, g.name, _arrow_type(sub[g.name])))
-        else:
-            out.append((f.name, None, f.name, _arrow_type(tp)))
-    return out
+def arrow_fields(columns: dict[str, Any]) -> list[pa.Field]:
+    """Arrow fields of ``{column: column type}`` (:mod:`relulab.schema`'s types)."""
+    return [pa.field(name, ARROW_TYPES[tp]) for name, tp in columns.items()]
 
 
 def config_schema() -> list[pa.Field]:
     """Arrow fields of the flattened config columns (same for every results file)."""
-    return [pa.field(col, tp) for col, _, _, tp in _config_fields()]
+    return arrow_fields(config_column_types())
 
 
-def config_columns(config: dict) -> dict[str, Any]:
-    """A config dict (``RunConfig.to_dict()``) flattened to columns ``section_field``."""
-    out: dict[str, Any] = {}
-    for col, section, name, tp in _config_fields():
-        value = config[section][name] if section else config[name]
-        if tp == pa.string() and isinstance(value, list | tuple):
-            value = json.dumps(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        out[col] = value
-    return out
-
-
-RESULT_FIELDS: list[pa.Field] = [
-    pa.field("cell", pa.string()), pa.field("config_hash", pa.string()),
-    pa.field("preset", pa.string()), pa.field("seed", pa.int64()), pa.field("member", pa.int64()),
-    pa.field("layer", pa.int64()), pa.field("epoch", pa.int64()), pa.field("step", pa.int64()),
-    pa.field("final", pa.bool_()),
-    pa.field("m", pa.int64()), pa.field("n", pa.int64()), pa.field("multi", pa.int64()),
-    pa.field("p", pa.float64()),
-    pa.field("rho_greedy", pa.float64()), pa.field("rho_hungarian", pa.float64()),
-    *[pa.field(f"matched_{t}", pa.int64()) for t in ("050", "080", "090", "095", "099")],
-    pa.field("teacher_best_corr", pa.list_(pa.float64())),
-    pa.field("teacher_best_student", pa.list_(pa.int64())),
-    pa.field("winner_rank", pa.list_(pa.int64())),
-    pa.field("student_best_corr", pa.list_(pa.float64())),
-    pa.field("student_fanout_norm", pa.list_(pa.float64())),
-    pa.field("teacher_fanout_norm", pa.list_(pa.float64())),
-    pa.field("grad_norm", pa.float64()),
-    pa.field("lr", pa.float64()), pa.field("train_loss", pa.float64()),
-    pa.field("eval_loss", pa.float64()), pa.field("diverged", pa.bool_()),
-    pa.field("batch_id", pa.string()), pa.field("batch_seconds", pa.float64()),
-    pa.field("batch_members", pa.int64()), pa.field("batch_steps", pa.int64()),
-    pa.field("started_at", pa.string()), pa.field("finished_at", pa.string()),
-    pa.field("device", pa.string()),
-]
+RESULT_FIELDS: list[pa.Field] = arrow_fields(RESULT_COLUMNS)
 
 
 def rows_to_table(rows: list[dict], fields: list[pa.Field]) -> pa.Table:
@@ -203,6 +137,11 @@ def rows_to_table(rows: list[dict], fields: list[pa.Field]) -> pa.Table:
     table = pa.Table.from_pylist(rows)
     schema = pa.schema([known.get(f.name, f) for f in table.schema])
     return table.cast(schema)
+
+
+def results_table(rows: list[dict]) -> pa.Table:
+    """Result rows (:func:`relulab.schema.result_rows`) as the table of a batch file."""
+    return rows_to_table(rows, RESULT_FIELDS + config_schema())
 
 
 class SweepStore:
@@ -251,9 +190,7 @@ class SweepStore:
 
     # -- cells ---------------------------------------------------------------------------
     def _cell_path(self, name: str) -> Path:
-        import hashlib
-
-        return self.cells_dir / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+        return self.cells_dir / f"{short_hash(name)}.json"
 
     def check_cells(self, cells: list[dict]) -> None:
         """StoreError if a cell name was stored (or has finished rows) with another config."""

@@ -1,242 +1,26 @@
-"""Sweeps: a preset times a grid of overrides, run as batched groups, resumable.
+"""Sweeps: a preset times a grid of overrides (:mod:`relulab.grid`), run as batched groups,
+resumable.
 
-A *cell* is one grid point applied to the preset (``m=10,multi=5,p=1.5``); a *member* is a
-``(cell, seed)`` pair. Cells whose configs have equal :func:`relulab.config.group_key` share one
-batched program; a group is cut into *batches* of at most ``max_members`` members, and each
-finished batch is written as one Parquet file (the file is its own done-marker), so a killed
-sweep loses at most the batches in flight and a rerun skips every finished member.
-
-Grid syntax (CLI ``--grid``): ``key=v1,v2,...``; keys as in ``--set`` (aliases ``m``, ``multi``,
-``p``, ... or dotted paths). A list-valued key takes ``/`` between the elements of one value:
-``--grid widths=50/75/100/125,10/15/20/25``; ``optim.lr_schedule=0:0.2/20:0.1``.
+Each finished batch is written as one Parquet file (the file is its own done-marker), so a
+killed sweep loses at most the batches in flight and a rerun skips every finished member.
+Batches run through an :class:`relulab.executors.Executor`; only this driver writes the results
+folder (:class:`relulab.store.SweepStore`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relulab.config import (
-    ALIASES,
-    ConfigError,
-    RunConfig,
-    group_key,
-    parse_value,
-    resolve_key,
-    with_overrides,
-)
-from relulab.executors import Executor, Task, iso_time
+from relulab.executors import Executor, Task
+from relulab.grid import DEFAULT_MAX_MEMBERS, Batch, Cell, SweepSpec, plan_batches
+from relulab.ids import iso_time, json_hash
 from relulab.store import SweepStore, versions
-
-BASE_CELL = "base"  # name of the single cell of a sweep without a grid
-DEFAULT_MAX_MEMBERS = 192  # members per batch: the paper's 6 p x 32 seeds of one (m, multi)
-
-
-# ---------------------------------------------------------------------------------------------
-# Grid parsing and cells
-
-
-def canonical_key(key: str) -> str:
-    """The stable spelling of an override key: its first alias (``m``, ``p``, ``multi``, ...)
-    when it has one, else the dotted path. ``teacher.widths``, ``widths``, ``m`` -> ``m``."""
-    section, name = resolve_key(key)
-    path = f"{section}.{name}" if section else name
-    for alias, target in ALIASES.items():
-        if target == path:
-            return alias
-    return path
-
-
-def format_value(value: Any) -> str:
-    """Stable text of an override value: ``1.0 -> 1``, ``(50, 75) -> 50/75``, ``True -> true``."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        text = repr(value)
-        return text[:-2] if text.endswith(".0") else text
-    if isinstance(value, tuple):
-        return "/".join(":".join(format_value(v) for v in x) if isinstance(x, tuple)
-                        else format_value(x) for x in value)
-    return str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Grid:
-    """Ordered axes ``((canonical key, (value, ...)), ...)``; values already parsed."""
-
-    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in self.axes)
-
-    def points(self) -> list[dict[str, Any]]:
-        """The cartesian product, first axis slowest."""
-        values = [v for _, v in self.axes]
-        return [dict(zip(self.keys, combo, strict=True)) for combo in itertools.product(*values)]
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        return {k: [_jsonable(v) for v in vals] for k, vals in self.axes}
-
-
-def parse_grid(items: Sequence[str]) -> Grid:
-    """Parse ``--grid key=v1,v2`` items (ConfigError on unknown key, empty list, wrong type,
-    a repeated key or a repeated value)."""
-    axes: list[tuple[str, tuple[Any, ...]]] = []
-    seen: set[str] = set()
-    for item in items:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(f"--grid '{item}' is not key=v1,v2,...")
-        raw_key, text = (s.strip() for s in item.split("=", 1))
-        key = canonical_key(raw_key)
-        if key in seen:
-            raise ConfigError(f"--grid key '{raw_key}' given twice")
-        seen.add(key)
-        parts = [p.strip() for p in text.split(",")]
-        if not text or all(not p for p in parts):
-            raise ConfigError(f"--grid '{item}': empty list of values")
-        if any(not p for p in parts):
-            raise ConfigError(f"--grid '{item}': empty value in the list")
-        values = tuple(parse_value(raw_key, p.replace("/", ",")) for p in parts)
-        if len(set(values)) != len(values):
-            raise ConfigError(f"--grid '{item}': repeated value")
-        axes.append((key, values))
-    return Grid(tuple(axes))
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One grid point of a sweep: its stable name, the point and the full config."""
-
-    name: str
-    point: tuple[tuple[str, Any], ...]  # sorted (canonical key, value)
-    config: RunConfig
-
-    @property
-    def config_hash(self) -> str:
-        return self.config.hash()
-
-    def point_dict(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in self.point}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "point": self.point_dict(), "config_hash": self.config_hash,
-                "config": self.config.to_dict()}
-
-
-def cell_name(point: dict[str, Any]) -> str:
-    """``{"p": 1.5, "m": (10,), "multi": 5} -> "m=10,multi=5,p=1.5"`` (keys sorted)."""
-    if not point:
-        return BASE_CELL
-    return ",".join(f"{k}={format_value(point[k])}" for k in sorted(point))
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """What to run: a preset's config with ``--set`` overrides, a grid and the seeds."""
-
-    preset: str
-    base: RunConfig
-    grid: Grid = field(default_factory=Grid)
-    seeds: tuple[int, ...] = (0,)
-    overrides: tuple[tuple[str, str], ...] = ()  # the --set items, for the record
-
-    def __post_init__(self) -> None:
-        if not self.seeds:
-            raise ConfigError("a sweep needs at least one seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError("seeds must be distinct")
-        fixed = {canonical_key(k) for k, _ in self.overrides}
-        both = fixed & set(self.grid.keys)
-        if both:
-            raise ConfigError(f"key '{sorted(both)[0]}' is both in --set and --grid")
-
-    def cells(self) -> list[Cell]:
-        """All cells in grid order; every config is validated here (ConfigError)."""
-        out = []
-        for point in self.grid.points():
-            try:
-                cfg = with_overrides(self.base, point)
-            except ConfigError as exc:
-                raise ConfigError(f"grid point {cell_name(point)}: {exc}") from None
-            out.append(Cell(cell_name(point), tuple(sorted(point.items())), cfg))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "grid": self.grid.to_dict(), "seeds": list(self.seeds),
-                "set": dict(self.overrides), "base_config": self.base.to_dict()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Planning
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Members ``(cells[i], seed)`` trained as one program (equal group keys)."""
-
-    cells: tuple[Cell, ...]
-    members: tuple[tuple[int, int], ...]  # (index into cells, seed)
-
-    @property
-    def batch_id(self) -> str:
-        """Hash of the ``(cell, config hash, seed)`` members: the batch's file name."""
-        blob = json.dumps(sorted([self.cells[i].name, self.cells[i].config_hash, s]
-                                 for i, s in self.members)).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    @property
-    def size(self) -> int:
-        return len(self.members)
-
-    @property
-    def total_steps(self) -> int:
-        """Optimizer steps of the batch (equal for all its members)."""
-        cfg = self.cells[self.members[0][0]].config
-        return cfg.optim.epochs * cfg.steps_per_epoch
-
-
-def plan_batches(cells: Sequence[Cell], seeds: Sequence[int],
-                 finished: Iterable[tuple[str, int]] = (),
-                 max_members: int = DEFAULT_MAX_MEMBERS) -> list[Batch]:
-    """Unfinished members grouped by :func:`group_key` (first-seen order), each group cut into
-    batches of at most ``max_members``; a cell's seeds stay adjacent."""
-    if max_members < 1:
-        raise ConfigError(f"--max-members must be positive, got {max_members}")
-    done = set(finished)
-    groups: dict[tuple, list[Cell]] = {}
-    for cell in cells:
-        groups.setdefault(group_key(cell.config), []).append(cell)
-    batches = []
-    for group in groups.values():
-        todo = [(i, s) for i, c in enumerate(group) for s in seeds if (c.name, s) not in done]
-        for start in range(0, len(todo), max_members):
-            chunk = todo[start:start + max_members]
-            used = sorted({i for i, _ in chunk})
-            remap = {old: new for new, old in enumerate(used)}
-            batches.append(Batch(tuple(group[i] for i in used),
-                                 tuple((remap[i], s) for i, s in chunk)))
-    return batches
-
-
-# ---------------------------------------------------------------------------------------------
-# The driver
 
 
 @dataclass
@@ -250,6 +34,90 @@ class SweepSummary:
     seconds: float
 
 
+class _Invocation:
+    """One call of :func:`run_sweep` on a locked store: what is left to run, and this
+    invocation's entry in the manifest (``run``), kept up to date as batches finish."""
+
+    def __init__(self, spec: SweepSpec, cells: Sequence[Cell], store: SweepStore):
+        self.spec, self.cells, self.store = spec, list(cells), store
+        self.manifest: dict[str, Any] = {}
+        self.run: dict[str, Any] = {}
+        self.batches: list[Batch] = []
+        self.left: dict[str, int] = {}  # cell -> members not finished yet
+        self.skipped = 0
+
+    def plan(self, max_members: int) -> None:
+        """Check the cells against the folder, clean up leftovers, plan unfinished members."""
+        cell_dicts = [c.to_dict() for c in self.cells]
+        self.store.check_cells(cell_dicts)
+        self.manifest = self.store.read_manifest()
+        self.store.cleanup()
+        done = {(m["cell"], int(m["seed"])) for m in self.store.finished_members()}
+        seeds = self.spec.seeds
+        self.batches = plan_batches(self.cells, seeds, done, max_members)
+        self.left = {c.name: sum((c.name, s) not in done for s in seeds) for c in self.cells}
+        self.skipped = len(self.cells) * len(seeds) - sum(self.left.values())
+        self.store.write_cells(cell_dicts)
+
+    def start(self, executor: Executor, device: str, max_members: int,
+              command: str | None) -> None:
+        """Append this invocation to the manifest (status ``running``)."""
+        self.run.update({
+            "command": command if command is not None else " ".join(sys.argv),
+            "started_at": iso_time(), "ended_at": None, "status": "running",
+            "device": device, "executor": executor.name, "versions": versions(),
+            "spec": self.spec.to_dict(), "max_members": max_members,
+            "batches_planned": len(self.batches),
+            "members_planned": sum(b.size for b in self.batches),
+            "members_skipped": self.skipped, "batches_written": 0})
+        manifest = self.manifest
+        manifest.setdefault("cells", {}).update({c.name: c.config_hash for c in self.cells})
+        manifest["runs"] = [*manifest.get("runs", []), self.run]
+        manifest.update(preset=self.spec.preset, grid=self.spec.grid.to_dict(),
+                        config_hash=json_hash(sorted(manifest["cells"].items())))
+        self.store.write_manifest(manifest)
+
+    def execute(self, executor: Executor, device: str, save_weights: bool,
+                progress: bool) -> None:
+        """Run every planned batch, writing each as it comes back (any order)."""
+        from tqdm.auto import tqdm
+
+        cells_done = sum(v == 0 for v in self.left.values())
+        bar = tqdm(total=sum(b.size * b.total_steps for b in self.batches),
+                   disable=not progress, unit=" seed-steps", unit_scale=True, mininterval=1.0,
+                   dynamic_ncols=True, desc=f"cells {cells_done}/{len(self.cells)}")
+        streamed = [0]  # member-steps reported by the executor for the batch in flight
+
+        def on_progress(member_steps: int) -> None:
+            streamed[0] += member_steps
+            bar.update(member_steps)
+
+        tasks = [Task(b, device, save_weights, self.spec.preset) for b in self.batches]
+        by_id = {b.batch_id: b for b in self.batches}
+        try:
+            for out in executor.run(tasks, on_progress):
+                batch = by_id[out.batch_id]
+                self.store.write_batch(out.batch_id, out.table, out.members,
+                                       weights=out.weights, info={
+                                           "seconds": out.seconds, "started_at": out.started_at,
+                                           "finished_at": out.finished_at, "device": out.device})
+                bar.update(max(batch.size * batch.total_steps - streamed[0], 0))
+                streamed[0] = 0
+                for m in out.members:
+                    self.left[m["cell"]] -= 1
+                    cells_done += self.left[m["cell"]] == 0
+                bar.set_description(f"cells {cells_done}/{len(self.cells)}")
+                self.run["batches_written"] += 1
+                self.store.write_manifest(self.manifest)
+        finally:
+            bar.close()
+
+    def end(self, status: str) -> None:
+        """Record the end of this invocation (``complete`` or ``interrupted``)."""
+        self.run.update(status=status, ended_at=iso_time())
+        self.store.write_manifest(self.manifest)
+
+
 def run_sweep(spec: SweepSpec, root: str | os.PathLike, *, executor: Executor,
               device: str = "cpu", max_members: int = DEFAULT_MAX_MEMBERS,
               save_weights: bool = False, progress: bool = False,
@@ -257,76 +125,24 @@ def run_sweep(spec: SweepSpec, root: str | os.PathLike, *, executor: Executor,
     """Run (or resume) ``spec`` into ``root``: skip finished members, run the rest through
     ``executor``, write each finished batch atomically. Everything is validated before the
     first write (ConfigError / StoreError), so bad input leaves existing results untouched."""
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     cells = spec.cells()
-    cell_dicts = [c.to_dict() for c in cells]
     store = SweepStore.open(root)
-    bar = None
-    run: dict[str, Any] = {}
-    manifest: dict[str, Any] = {}
+    inv = _Invocation(spec, cells, store)
     try:
-        store.check_cells(cell_dicts)
-        manifest = store.read_manifest()
-        store.cleanup()
-        done = {(m["cell"], int(m["seed"])) for m in store.finished_members()}
-        batches = plan_batches(cells, spec.seeds, done, max_members)
-        left = {c.name: sum((c.name, s) not in done for s in spec.seeds) for c in cells}
-        skipped = len(cells) * len(spec.seeds) - sum(left.values())
-        store.write_cells(cell_dicts)
-        run = {"command": command if command is not None else " ".join(sys.argv),
-               "started_at": iso_time(time.time()), "ended_at": None, "status": "running",
-               "device": device, "executor": executor.name, "versions": versions(),
-               "spec": spec.to_dict(), "max_members": max_members,
-               "batches_planned": len(batches), "members_planned": sum(b.size for b in batches),
-               "members_skipped": skipped, "batches_written": 0}
-        manifest.setdefault("cells", {}).update({c.name: c.config_hash for c in cells})
-        manifest["runs"] = [*manifest.get("runs", []), run]
-        manifest.update(preset=spec.preset, grid=spec.grid.to_dict(),
-                        config_hash=hashlib.sha256(json.dumps(
-                            sorted(manifest["cells"].items())).encode()).hexdigest()[:16])
-        store.write_manifest(manifest)
-
-        cells_done = sum(v == 0 for v in left.values())
-        bar = tqdm(total=sum(b.size * b.total_steps for b in batches), disable=not progress,
-                   unit=" seed-steps", unit_scale=True, mininterval=1.0, dynamic_ncols=True,
-                   desc=f"cells {cells_done}/{len(cells)}")
-        streamed = [0]
-
-        def on_progress(member_steps: int) -> None:
-            streamed[0] += member_steps
-            bar.update(member_steps)
-
-        tasks = [Task(b, device, save_weights, spec.preset) for b in batches]
-        by_id = {b.batch_id: b for b in batches}
-        for out in executor.run(tasks, on_progress):
-            batch = by_id[out.batch_id]
-            store.write_batch(out.batch_id, out.table, out.members, weights=out.weights, info={
-                "seconds": out.seconds, "started_at": out.started_at,
-                "finished_at": out.finished_at, "device": out.device})
-            bar.update(max(batch.size * batch.total_steps - streamed[0], 0))
-            streamed[0] = 0
-            for m in out.members:
-                left[m["cell"]] -= 1
-                cells_done += left[m["cell"]] == 0
-            bar.set_description(f"cells {cells_done}/{len(cells)}")
-            run["batches_written"] += 1
-            store.write_manifest(manifest)
-        run.update(status="complete", ended_at=iso_time(time.time()))
-        store.write_manifest(manifest)
-        return SweepSummary(store.root, len(cells), len(cells) * len(spec.seeds), skipped,
-                            sum(b.size for b in batches), len(batches),
+        inv.plan(max_members)
+        inv.start(executor, device, max_members, command)
+        inv.execute(executor, device, save_weights, progress)
+        inv.end("complete")
+        return SweepSummary(store.root, len(cells), len(cells) * len(spec.seeds), inv.skipped,
+                            sum(b.size for b in inv.batches), len(inv.batches),
                             time.perf_counter() - t0)
     except BaseException:
-        if run and run["status"] == "running":
-            run.update(status="interrupted", ended_at=iso_time(time.time()))
+        if inv.run.get("status") == "running":
             try:
-                store.write_manifest(manifest)
+                inv.end("interrupted")
             except Exception:  # noqa: BLE001  (keep the original error)
                 pass
         raise
     finally:
-        if bar is not None:
-            bar.close()
         store.close()

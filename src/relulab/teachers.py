@@ -8,11 +8,14 @@ weights unnormalized; fan-out of hidden node i divided by (i+1)^p.
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
 from relulab.config import ConfigError, TeacherConfig
-from relulab.networks import Net, forward
+from relulab.networks import Net, forward, layer_shapes, stack_seeds
 
 NORM_EPS = 1e-5
 
@@ -47,36 +50,10 @@ def distinct_rows(n_rows: int, n_cols: int, choices: Tensor, *,
     raise ConfigError("could not draw distinct teacher rows")  # pragma: no cover
 
 
-def _layer_shapes(cfg: TeacherConfig) -> list[tuple[int, ...]]:
-    """Weight shapes (one net) of every layer, output layer last."""
-    shapes: list[tuple[int, ...]] = []
-    if cfg.kind == "conv":
-        prev, side = 1, cfg.image_size
-        for w in cfg.widths:
-            shapes.append((w, prev, 3, 3))
-            prev, side = w, side - 2
-        shapes.append((cfg.output_dim, prev * side * side))
-    else:
-        prev = cfg.input_dim
-        for w in cfg.widths:
-            shapes.append((w, prev))
-            prev = w
-        shapes.append((cfg.output_dim, prev))
-    return shapes
-
-
-def _positions_per_input(cfg: TeacherConfig, is_output: bool) -> int:
-    """Columns of a flattened ``(out, in)`` weight that belong to one input node (channel):
-    fc 1; conv filters (C_in, 3, 3) 9 taps; the conv top layer every position of the map."""
-    if cfg.kind != "conv":
-        return 1
-    return (cfg.image_size - 2 * len(cfg.widths)) ** 2 if is_output else 9
-
-
-def _fan_out_decay(w: Tensor, p: float, spatial: int) -> Tensor:
-    """Divide the fan-out of input node i (column block i) of ``w (out, in)`` by (i+1)^p."""
-    n_in = w.shape[1] // spatial
-    scale = (torch.arange(n_in, dtype=w.dtype) + 1).pow(-p).repeat_interleave(spatial)
+def _fan_out_decay(w: Tensor, p: float, n_in: int) -> Tensor:
+    """Divide the fan-out of input node (channel) i of ``w (out, in)`` by (i+1)^p: its
+    ``in / n_in`` columns (fc 1, conv filters 9 taps, the conv top layer every position)."""
+    scale = (torch.arange(n_in, dtype=w.dtype) + 1).pow(-p).repeat_interleave(w.shape[1] // n_in)
     return w * scale
 
 
@@ -84,10 +61,10 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
                          ) -> tuple[list[Tensor], list[Tensor]]:
     """Weights and biases of one teacher (float64, before bias tuning / standardization)."""
     choices = torch.tensor(cfg.weight_choices, dtype=torch.float64)
-    shapes = _layer_shapes(cfg)
+    shapes = layer_shapes(cfg, cfg.widths)
     weights, biases = [], []
     for layer, shape in enumerate(shapes):
-        out, fan_in = shape[0], int(torch.tensor(shape[1:]).prod())
+        out, fan_in = shape[0], math.prod(shape[1:])
         w = distinct_rows(out, fan_in, choices, generator=generator)
         if cfg.bias == "uniform":
             b = (torch.rand(out, generator=generator, dtype=torch.float64) * 2 - 1) * cfg.bias_range
@@ -95,7 +72,7 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
             b = torch.full((out,), cfg.bias_value, dtype=torch.float64)
         is_output = layer == len(shapes) - 1
         if layer > 0 and cfg.fan_out_decay > 0:
-            w = _fan_out_decay(w, cfg.fan_out_decay, _positions_per_input(cfg, is_output))
+            w = _fan_out_decay(w, cfg.fan_out_decay, n_in=shapes[layer - 1][0])
         if cfg.normalize == "row_and_bias":
             norm = w.norm(dim=1) + NORM_EPS
             w, b = w / norm[:, None], b / norm
@@ -109,13 +86,13 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
 def tune_biases(net: Net, x: Tensor) -> Net:
     """Bottom up, subtract each node's median pre-activation on ``x`` from its bias, so every
     teacher node is active on ~50 % of ``x (S, N, ...)``. Returns a new net."""
-    biases = list(net.biases)
     for layer in range(net.depth):
-        probe = Net(net.kind, net.weights, tuple(biases), net.leaky_slope)
-        pre = forward(probe, x).pre[layer]
+        pre = forward(net, x).pre[layer]
         flat = pre.transpose(1, 2).flatten(2) if pre.dim() == 5 else pre.transpose(1, 2)
+        biases = list(net.biases)
         biases[layer] = biases[layer] - flat.median(dim=2).values  # (S, n_l)
-    return Net(net.kind, net.weights, tuple(biases), net.leaky_slope)
+        net = replace(net, biases=tuple(biases))
+    return net
 
 
 def standardize_output(net: Net, x: Tensor) -> Net:
@@ -124,7 +101,7 @@ def standardize_output(net: Net, x: Tensor) -> Net:
     mean, std = out.mean(dim=1), out.std(dim=1).clamp_min(1e-12)
     w = net.weights[-1] / std.unsqueeze(-1)
     b = (net.biases[-1] - mean) / std
-    return Net(net.kind, (*net.weights[:-1], w), (*net.biases[:-1], b), net.leaky_slope)
+    return replace(net, weights=(*net.weights[:-1], w), biases=(*net.biases[:-1], b))
 
 
 def make_teachers(cfg: TeacherConfig, generators: list[torch.Generator], *,
@@ -135,11 +112,9 @@ def make_teachers(cfg: TeacherConfig, generators: list[torch.Generator], *,
 
     ``tuning_inputs (S, N, ...)`` is required for bias tuning / output standardization.
     """
-    per_seed = [draw_teacher_weights(cfg, generator=g) for g in generators]
-    n_layers = len(per_seed[0][0])
-    weights = tuple(torch.stack([p[0][i] for p in per_seed]) for i in range(n_layers))
-    biases = tuple(torch.stack([p[1][i] for p in per_seed]) for i in range(n_layers))
-    net = Net(cfg.kind, weights, biases, cfg.leaky_slope)
+    weights, biases = zip(*(draw_teacher_weights(cfg, generator=g) for g in generators),
+                          strict=True)
+    net = Net(cfg.kind, stack_seeds(weights), stack_seeds(biases), cfg.leaky_slope)
     if cfg.bias_tuning or cfg.standardize_output:
         if tuning_inputs is None:
             raise ConfigError("bias tuning / output standardization need tuning inputs")

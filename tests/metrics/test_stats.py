@@ -1,4 +1,3 @@
-import dataclasses
 import math
 
 import pyarrow.parquet as pq
@@ -9,7 +8,8 @@ from typer.testing import CliRunner
 
 from relulab import build, train, with_overrides
 from relulab.engine import StatsContext
-from relulab.stats import StatsRecorder, threshold_column
+from relulab.schema import threshold_column
+from relulab.stats import StatsRecorder
 
 LIST_COLUMNS = {"teacher_best_corr": "m", "teacher_best_student": "m", "winner_rank": "m",
                 "student_best_corr": "n", "student_fanout_norm": "n",
@@ -21,11 +21,10 @@ SCALAR_COLUMNS = {"seed": int, "epoch": int, "step": int, "layer": int, "final":
 
 
 def _context(cfg, seeds, teacher, student, x, **kw) -> StatsContext:
-    """A StatsContext by keyword (fills ``cfgs`` when the engine's context has it)."""
+    """A StatsContext by keyword, every member with config ``cfg``."""
     args = dict(cfg=cfg, seeds=seeds, epoch=0, step=0, teacher=teacher, student=student,
-                eval_x=x, diverged=torch.zeros(len(seeds), dtype=torch.bool), grads=None)
-    if "cfgs" in {f.name for f in dataclasses.fields(StatsContext)}:
-        args["cfgs"] = [cfg] * len(seeds)
+                eval_x=x, diverged=torch.zeros(len(seeds), dtype=torch.bool), grads=None,
+                cfgs=[cfg] * len(seeds))
     args.update(kw)
     return StatsContext(**args)
 

@@ -24,6 +24,5 @@ def finished_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def chromium() -> str:
     path = find_chromium()
     if path is None:
-        pytest.skip("chromium is not installed and could not be installed with apt-get "
-                    "(.ci/run installs it)")
+        pytest.skip("chromium is not installed (.ci/run installs it)")
     return path

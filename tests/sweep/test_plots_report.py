@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from sweep_helpers import distinct_colors
 
-from relulab.plots import SweepView, early_epoch, plot_all
+from relulab.plots import SweepView, early_epoch, new_figure, plot_all, save_figure
 from relulab.report import build_report, format_headline, headline
 from relulab.store import RESULT_FIELDS, SweepStore, rows_to_table
 
@@ -123,3 +123,16 @@ def test_report_tolerates_a_missing_manifest_and_cells(tmp_path):
         p.unlink()
     path = build_report(tmp_path)
     assert "m=2,multi=3,p=2" in path.read_text()
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_save_figure_writes_by_suffix_atomically(tmp_path, suffix, magic):
+    fig = new_figure(2, 1.5)
+    fig.subplots().plot([0, 1], [1, 0])
+    target = tmp_path / f"f{suffix}"
+    assert save_figure(fig, target) == target
+    assert target.read_bytes().startswith(magic)
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temp file left
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        save_figure(fig, tmp_path / "f.pdf")
+    assert not (tmp_path / "f.pdf").exists()

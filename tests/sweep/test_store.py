@@ -12,14 +12,8 @@ import pytest
 from relulab.config import RunConfig, with_overrides
 from relulab.presets import get_preset
 from relulab.query import export_query, query
-from relulab.store import (
-    RESULT_FIELDS,
-    StoreError,
-    SweepStore,
-    config_columns,
-    config_schema,
-    rows_to_table,
-)
+from relulab.schema import config_columns
+from relulab.store import RESULT_FIELDS, StoreError, SweepStore, config_schema, rows_to_table
 
 NAN = math.nan
 

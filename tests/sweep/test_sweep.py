@@ -6,8 +6,10 @@ import json
 
 import pytest
 import torch
-from sweep_helpers import TINY_SET, tiny_spec
+from sweep_helpers import CLI_SET, TINY_SET, tiny_spec
+from typer.testing import CliRunner
 
+from relulab.cli import app
 from relulab.config import with_overrides
 from relulab.engine import train
 from relulab.executors import EXECUTORS, get_executor, register_executor
@@ -109,29 +111,44 @@ def test_final_weights_as_safetensors(tmp_path):
     assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.pt"))
 
 
-def test_executor_registry():
+def test_registered_executor_runs_the_sweep_from_the_cli(tmp_path):
+    """``register_executor(name, factory)`` makes ``--executor name`` construct it, run every
+    batch through its ``run`` (here in reverse order) and close it."""
     with pytest.raises(Exception, match="unknown executor 'ray'"):
         get_executor("ray")
+    made = []
 
     class Recording:
         name = "recording"
 
         def __init__(self):
-            self.seen = []
+            self.seen, self.closed = [], False
+            made.append(self)
 
         def run(self, tasks, on_progress=None):
             for task in reversed(tasks):  # any order is allowed
                 self.seen.append(task.batch.batch_id)
-                yield LOCAL.run([task]).__next__()
+                yield from LOCAL.run([task], on_progress)
 
         def close(self):
-            pass
+            self.closed = True
 
     register_executor("recording", Recording)
     try:
-        assert isinstance(get_executor("recording"), Recording)
+        result = CliRunner().invoke(app, [
+            "sweep", "demo", "--grid", "p=0,1", "--seeds", "1", "--out", str(tmp_path),
+            "--executor", "recording", "--max-members", "1", "--no-progress", "--device", "cpu",
+            *CLI_SET])
     finally:
         EXECUTORS.pop("recording")
+    assert result.exit_code == 0, result.output
+    (executor,) = made
+    assert len(executor.seen) == 2 and executor.closed
+    with SweepStore(tmp_path) as store:
+        assert [p.stem for p in store.batch_files()] == sorted(
+            f"batch-{i}" for i in executor.seen)
+        assert store.read_manifest()["runs"][-1]["executor"] == "recording"
+    assert counts(tmp_path) == (2 * 1 * 3, 2 * 1 * 3)  # cells x layers x (init + 2 epochs)
 
 
 def test_out_of_order_executor_gives_the_same_rows(tmp_path, finished_sweep):
@@ -157,7 +174,7 @@ def test_out_of_order_executor_gives_the_same_rows(tmp_path, finished_sweep):
 def test_paper_slice_one_epoch(tmp_path):
     """Paper-size slice (m=10, multi=5, six p, 32 seeds) for one epoch of 1000 steps."""
     from relulab.experiments import PAPER_TWO_LAYER_SWEEP
-    from relulab.sweep import SweepSpec, parse_grid
+    from relulab.grid import SweepSpec, parse_grid
 
     paper = PAPER_TWO_LAYER_SWEEP.spec(32, ["epochs=1"])
     spec = SweepSpec(paper.preset, with_overrides(paper.base, {"m": 10, "multi": 5}),

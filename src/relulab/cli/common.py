@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
 import typer
 from rich.console import Console
 
 from relulab.config import ConfigError
 from relulab.store import StoreError
+
+if TYPE_CHECKING:
+    import torch
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,21 +29,31 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def os_error_message(exc: OSError) -> str:
+    """``"Permission denied 'runs/x'"``: an OS error on a file in one line."""
+    where = f" '{exc.filename}'" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
 def user_errors(fn: F) -> F:
-    """Turn library validation errors into a one-line message and exit code 2."""
+    """Turn library validation errors and OS errors on files (permissions, full disk) into a
+    one-line ``error:`` message and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as exc:
-            raise fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        except (*USER_ERRORS, OSError) as exc:
+            text = str(exc) if isinstance(exc, USER_ERRORS) else os_error_message(exc)
+            raise fail(text.splitlines()[0] if text else type(exc).__name__) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,28 +13,16 @@ from rich.table import Table
 
 from relulab.cli.common import console, resolve_device, user_errors
 from relulab.config import ConfigError, parse_set_args, with_overrides
+from relulab.experiments import DEMO_SWEEP
+from relulab.grid import DEFAULT_MAX_MEMBERS, SweepSpec, parse_grid
 from relulab.presets import get_preset
-from relulab.store import StoreError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 QUERY_ROWS = 50  # rows printed by `relulab query` (the rest: --to FILE)
-
-
-def _os_errors(fn: F) -> F:
-    """OS errors on the results folder (permissions, full disk) as one-line StoreErrors."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (FileNotFoundError, NotADirectoryError):
-            raise
-        except OSError as exc:
-            where = f" '{exc.filename}'" if exc.filename else ""
-            raise StoreError(f"{exc.strerror or exc}{where}") from None
-
-    return wrapper  # type: ignore[return-value]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+ProgressOpt = Annotated[bool, typer.Option(help="show a progress bar")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", help="override for every cell, key=value")]
+FolderArg = Annotated[Path, typer.Argument(help="sweep results folder")]
 
 
 def _cell(value: Any) -> str:
@@ -62,7 +48,7 @@ def print_headline(root: Path, title: str) -> None:
     out.print(table)
 
 
-def _run(spec: Any, out: Path, executor: str, device: str, max_members: int,
+def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: int,
          save_weights: bool, progress: bool) -> None:
     from relulab.executors import get_executor
     from relulab.sweep import run_sweep
@@ -79,115 +65,110 @@ def _run(spec: Any, out: Path, executor: str, device: str, max_members: int,
                   f"({summary.seconds:.1f} s). Results: {out}/results")
 
 
+@user_errors
+def sweep(
+    preset: Annotated[str, typer.Argument(help="config preset (see `relulab presets`)")],
+    out: Annotated[Path, typer.Option(help="results folder (resumed if it exists)")],
+    grid: Annotated[list[str] | None, typer.Option(
+        help="grid axis key=v1,v2,... (repeatable; list values use /, e.g. "
+             "widths=50/75,10/15)")] = None,
+    seeds: Annotated[int, typer.Option(help="seeds per cell (0..S-1)")] = 4,
+    set_: SetOpt = None,
+    executor: Annotated[str, typer.Option(help="where batches run: local")] = "local",
+    device: DeviceOpt = "auto",
+    max_members: Annotated[int, typer.Option(
+        help="most (cell, seed) members per batched run (a kill loses at most one)")
+    ] = DEFAULT_MAX_MEMBERS,
+    save_weights: Annotated[bool, typer.Option(
+        help="also write final weights as safetensors")] = False,
+    progress: ProgressOpt = True,
+) -> None:
+    """Run (or resume) PRESET over a grid; every (cell, seed) is run once, in batches."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be positive, got {seeds}")
+    overrides = parse_set_args(set_ or [])
+    cfg = with_overrides(get_preset(preset), dict(overrides))
+    spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
+                     tuple(overrides.items()))
+    spec.cells()  # validate every grid point before touching the folder
+    _run(spec, out, executor, device, max_members, save_weights, progress)
+
+
+@user_errors
+def query(
+    folder: FolderArg,
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views results, recovery")],
+    to: Annotated[Path | None, typer.Option(help="write all rows to a .csv/.parquet")] = None,
+) -> None:
+    """Run SQL over a sweep's Parquet files (views `results` and `recovery`)."""
+    from relulab.query import export_query
+    from relulab.query import query as run_query
+
+    if to is not None:
+        path = export_query(folder, sql, to)
+        console.print(f"wrote {path}")
+        return
+    result = run_query(folder, sql)
+    table = Table(show_lines=False)
+    for name in result.column_names:
+        table.add_column(name, overflow="fold")
+    for row in result.slice(0, QUERY_ROWS).to_pylist():
+        table.add_row(*[_cell(v) for v in row.values()])
+    console.print(table)
+    if result.num_rows > QUERY_ROWS:
+        console.print(f"{result.num_rows} rows, first {QUERY_ROWS} shown (--to FILE for all)")
+
+
+@user_errors
+def plot(
+    folder: FolderArg,
+    out: Annotated[Path | None, typer.Option(help="figure folder [FOLDER/figures]")] = None,
+) -> None:
+    """Draw the sweep's figures as PNG and SVG."""
+    from relulab.plots import plot_all
+    from relulab.query import results_dir
+
+    results_dir(folder)
+    for path in plot_all(folder, out):
+        console.print(str(path))
+
+
+@user_errors
+def report(
+    folder: Annotated[Path, typer.Argument(
+        help="sweep results folder, or a `relulab validate --out` folder")],
+    out: Annotated[Path | None, typer.Option(help="HTML file [FOLDER/report.html]")] = None,
+) -> None:
+    """Write one self-contained HTML report (figures embedded; a "Fidelity" section when
+    FOLDER holds a `relulab validate` result)."""
+    from relulab.report import build_report
+
+    console.print(f"report: {build_report(folder, out)}")
+
+
+@user_errors
+def demo(
+    out: Annotated[Path, typer.Option(help="results folder")] = Path("runs/demo"),
+    seeds: Annotated[int, typer.Option(help="seeds per cell")] = DEMO_SWEEP.seeds,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="extra override for every cell, key=value")] = None,
+    device: DeviceOpt = "auto",
+    progress: ProgressOpt = True,
+) -> None:
+    from relulab.report import build_report
+
+    t0 = time.perf_counter()
+    spec = DEMO_SWEEP.spec(seeds, set_ or [])
+    console.print(f"demo sweep: preset {spec.preset}, grid {' '.join(DEMO_SWEEP.grid)}, "
+                  f"{len(spec.seeds)} seeds -> {out}")
+    _run(spec, out, "local", device, DEFAULT_MAX_MEMBERS, False, progress)
+    path = build_report(out)
+    print_headline(out, "headline numbers (end of training)")
+    console.print(f"report: {path.resolve()}")
+    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    @user_errors
-    @_os_errors
-    def sweep(
-        preset: Annotated[str, typer.Argument(help="config preset (see `relulab presets`)")],
-        out: Annotated[Path, typer.Option(help="results folder (resumed if it exists)")],
-        grid: Annotated[list[str] | None, typer.Option(
-            help="grid axis key=v1,v2,... (repeatable; list values use /, e.g. "
-                 "widths=50/75,10/15)")] = None,
-        seeds: Annotated[int, typer.Option(help="seeds per cell (0..S-1)")] = 4,
-        set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="override for every cell, key=value")] = None,
-        executor: Annotated[str, typer.Option(help="where batches run: local")] = "local",
-        device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-        max_members: Annotated[int, typer.Option(
-            help="most (cell, seed) members per batched run (a kill loses at most one)")] = 192,
-        save_weights: Annotated[bool, typer.Option(
-            help="also write final weights as safetensors")] = False,
-        progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-    ) -> None:
-        """Run (or resume) PRESET over a grid; every (cell, seed) is run once, in batches."""
-        from relulab.sweep import SweepSpec, parse_grid
-
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be positive, got {seeds}")
-        overrides = parse_set_args(set_ or [])
-        cfg = with_overrides(get_preset(preset), dict(overrides))
-        spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
-                         tuple(overrides.items()))
-        spec.cells()  # validate every grid point before touching the folder
-        _run(spec, out, executor, device, max_members, save_weights, progress)
-
-    @app.command()
-    @user_errors
-    @_os_errors
-    def query(
-        folder: Annotated[Path, typer.Argument(help="sweep results folder")],
-        sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views results, recovery")],
-        to: Annotated[Path | None, typer.Option(help="write all rows to a .csv/.parquet")] = None,
-    ) -> None:
-        """Run SQL over a sweep's Parquet files (views `results` and `recovery`)."""
-        from relulab.query import export_query
-        from relulab.query import query as run_query
-
-        if to is not None:
-            path = export_query(folder, sql, to)
-            console.print(f"wrote {path}")
-            return
-        result = run_query(folder, sql)
-        table = Table(show_lines=False)
-        for name in result.column_names:
-            table.add_column(name, overflow="fold")
-        for row in result.slice(0, QUERY_ROWS).to_pylist():
-            table.add_row(*[_cell(v) for v in row.values()])
-        console.print(table)
-        if result.num_rows > QUERY_ROWS:
-            console.print(f"{result.num_rows} rows, first {QUERY_ROWS} shown (--to FILE for all)")
-
-    @app.command()
-    @user_errors
-    @_os_errors
-    def plot(
-        folder: Annotated[Path, typer.Argument(help="sweep results folder")],
-        out: Annotated[Path | None, typer.Option(help="figure folder [FOLDER/figures]")] = None,
-    ) -> None:
-        """Draw the sweep's figures as PNG and SVG."""
-        from relulab.plots import plot_all
-        from relulab.query import results_dir
-
-        results_dir(folder)
-        for path in plot_all(folder, out):
-            console.print(str(path))
-
-    @app.command()
-    @user_errors
-    @_os_errors
-    def report(
-        folder: Annotated[Path, typer.Argument(
-            help="sweep results folder, or a `relulab validate --out` folder")],
-        out: Annotated[Path | None, typer.Option(help="HTML file [FOLDER/report.html]")] = None,
-    ) -> None:
-        """Write one self-contained HTML report (figures embedded; a "Fidelity" section when
-        FOLDER holds a `relulab validate` result)."""
-        from relulab.report import build_report
-
-        console.print(f"report: {build_report(folder, out)}")
-
-    @app.command()
-    @user_errors
-    @_os_errors
-    def demo(
-        out: Annotated[Path, typer.Option(help="results folder")] = Path("runs/demo"),
-        seeds: Annotated[int | None, typer.Option(help="seeds per cell [8]")] = None,
-        set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="extra override for every cell, key=value")] = None,
-        device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-        progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-    ) -> None:
-        """Reduced two-layer sweep (m=5,10 x multi=1,5 x p=0,1,2) plus its report."""
-        from relulab.experiments import DEMO_SWEEP
-        from relulab.report import build_report
-
-        t0 = time.perf_counter()
-        spec = DEMO_SWEEP.spec(seeds, set_ or [])
-        console.print(f"demo sweep: preset {spec.preset}, grid {' '.join(DEMO_SWEEP.grid)}, "
-                      f"{len(spec.seeds)} seeds -> {out}")
-        _run(spec, out, "local", device, 192, False, progress)
-        path = build_report(out)
-        print_headline(out, "headline numbers (end of training)")
-        console.print(f"report: {path.resolve()}")
-        console.print(f"demo finished in {time.perf_counter() - t0:.0f} s")
+    for command in (sweep, query, plot, report):
+        app.command()(command)
+    app.command(help=f"{DEMO_SWEEP.summary}; then its report.")(demo)

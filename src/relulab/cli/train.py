@@ -32,56 +32,59 @@ def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] |
                   if d]))
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(name="train")
-    @user_errors
-    def train_cmd(
-        preset: Annotated[str, typer.Option("--preset", "-p", help="preset name")] = "demo",
-        seeds: Annotated[int, typer.Option(help="number of seeds S (0..S-1)")] = 4,
-        epochs: Annotated[int | None, typer.Option(help="override epochs")] = None,
-        steps: Annotated[int | None, typer.Option(help="total steps (instead of epochs)")] = None,
-        device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-        out: Annotated[Path | None, typer.Option(help="write the run under this folder")] = None,
-        set_: Annotated[list[str] | None, typer.Option(
-            "--set", help="override key=value (e.g. multi=5, optim.lr=0.05)")] = None,
-        progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
-        stats_every: Annotated[int | None, typer.Option(
-            help="statistics cadence in epochs, plus init and end (0 = only those; "
-                 "default: the config's stats_every)")] = None,
-    ) -> None:
-        """Train S students against the preset's teachers; print a per-seed summary."""
-        cfg = get_preset(preset)
-        overrides: dict[str, object] = dict(parse_set_args(set_ or []))
-        if epochs is not None:
-            overrides["optim.epochs"] = str(epochs)
-        if stats_every is not None:
-            overrides["stats_every"] = str(stats_every)
-        cfg = with_overrides(cfg, overrides)
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be positive, got {seeds}")
-        if steps is not None and steps < 0:
-            raise ConfigError(f"--steps must be >= 0, got {steps}")
-        dev = resolve_device(device)
-        if out is not None and out.exists() and not out.is_dir():
-            raise StoreError(f"output path '{out}' exists and is not a directory")
-        recorder = StatsRecorder()
-        result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
-                       callbacks=[recorder])
-        table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
-        for col in ("seed", "train loss", "eval loss", "status"):
-            table.add_column(col)
-        for i, s in enumerate(result.seeds):
-            table.add_row(str(s), f"{float(result.train_loss[i]):.4g}",
-                          f"{float(result.eval_loss[i]):.4g}",
-                          "diverged" if bool(result.diverged[i]) else "ok")
-        console.print(table)
-        recorder.print_summary(console)
-        if out is not None:
-            save_run(result, out, recorder.tables())
-            console.print(f"run written to {out}")
+@user_errors
+def train_cmd(
+    preset: Annotated[str, typer.Option("--preset", "-p", help="preset name")] = "demo",
+    seeds: Annotated[int, typer.Option(help="number of seeds S (0..S-1)")] = 4,
+    epochs: Annotated[int | None, typer.Option(help="override epochs")] = None,
+    steps: Annotated[int | None, typer.Option(help="total steps (instead of epochs)")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    out: Annotated[Path | None, typer.Option(help="write the run under this folder")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="override key=value (e.g. multi=5, optim.lr=0.05)")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    stats_every: Annotated[int | None, typer.Option(
+        help="statistics cadence in epochs, plus init and end (0 = only those; "
+             "default: the config's stats_every)")] = None,
+) -> None:
+    """Train S students against the preset's teachers; print a per-seed summary."""
+    cfg = get_preset(preset)
+    overrides: dict[str, object] = dict(parse_set_args(set_ or []))
+    if epochs is not None:
+        overrides["optim.epochs"] = str(epochs)
+    if stats_every is not None:
+        overrides["stats_every"] = str(stats_every)
+    cfg = with_overrides(cfg, overrides)
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be positive, got {seeds}")
+    if steps is not None and steps < 0:
+        raise ConfigError(f"--steps must be >= 0, got {steps}")
+    dev = resolve_device(device)
+    if out is not None and out.exists() and not out.is_dir():
+        raise StoreError(f"output path '{out}' exists and is not a directory")
+    recorder = StatsRecorder()
+    result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
+                   callbacks=[recorder])
+    table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
+    for col in ("seed", "train loss", "eval loss", "status"):
+        table.add_column(col)
+    for i, s in enumerate(result.seeds):
+        table.add_row(str(s), f"{float(result.train_loss[i]):.4g}",
+                      f"{float(result.eval_loss[i]):.4g}",
+                      "diverged" if bool(result.diverged[i]) else "ok")
+    console.print(table)
+    recorder.print_summary(console)
+    if out is not None:
+        save_run(result, out, recorder.tables())
+        console.print(f"run written to {out}")
 
-    @app.command()
-    def presets() -> None:
-        """List the presets, one line each."""
-        for p in PRESETS.values():
-            typer.echo(f"{p.name:16s} {p.summary}")
+
+def presets() -> None:
+    """List the presets, one line each."""
+    for p in PRESETS.values():
+        typer.echo(f"{p.name:16s} {p.summary}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="train")(train_cmd)
+    app.command()(presets)

@@ -10,8 +10,13 @@ from rich.table import Table
 
 from relulab.cli.common import console, resolve_device, user_errors
 from relulab.fidelity.claims import Claim
-from relulab.fidelity.suite import CHECKS, run_validate
+from relulab.fidelity.suite import CHECKS, MODES, run_validate
 from relulab.store import ensure_dir
+
+_FULL, _QUICK = MODES["full"], MODES["quick"]
+MODES_HELP = (f"full: more seeds (two-layer {_FULL.two_layer_seeds} per p, deep FC "
+              f"{_FULL.luck_seeds}, long Thm 5 run); quick (default, CI): "
+              f"{_QUICK.two_layer_seeds} / {_QUICK.luck_seeds} / short")
 
 
 def claims_table(title: str, claims: list[Claim]) -> Table:
@@ -25,36 +30,36 @@ def claims_table(title: str, claims: list[Claim]) -> Table:
     return table
 
 
+@user_errors
+def validate(
+    full: Annotated[bool, typer.Option("--full/--quick", help=MODES_HELP)] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="write FOLDER/validate.json (then `relulab report FOLDER`)")] = None,
+    only: Annotated[list[str] | None, typer.Option(
+        help=f"run only these checks (repeatable): {', '.join(CHECKS)}")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = False,
+) -> None:
+    """Run relulab at the settings of every reference of the original code and of the
+    papers' claims; print relulab's value, the reference, the test and PASS/FAIL per
+    claim. Exit 1 if any claim fails."""
+    dev = resolve_device(device)
+    if out is not None:
+        ensure_dir(out)  # fail before the work, not after it
+
+    def show(name: str, claims: list[Claim], seconds: float) -> None:
+        ok = sum(c.passed for c in claims)
+        console.print(claims_table(f"{name}: {ok}/{len(claims)} pass ({seconds:.0f} s)",
+                                   claims))
+
+    claims = run_validate("full" if full else "quick", checks=tuple(only or CHECKS),
+                          device=str(dev), progress=progress, out=out, on_check=show)
+    failed = [c for c in claims if not c.passed]
+    console.print(f"{len(claims) - len(failed)} of {len(claims)} claims pass"
+                  + (f"; written to {out}/validate.json" if out is not None else ""))
+    if failed:
+        raise typer.Exit(code=1)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command()
-    @user_errors
-    def validate(
-        full: Annotated[bool, typer.Option(
-            "--full/--quick", help="full: more seeds (two-layer 128 per p, deep FC 32, Thm 5 "
-                                   "20000 steps); quick (default, CI): 32 / 4 / short")] = False,
-        out: Annotated[Path | None, typer.Option(
-            help="write FOLDER/validate.json (then `relulab report FOLDER`)")] = None,
-        only: Annotated[list[str] | None, typer.Option(
-            help=f"run only these checks (repeatable): {', '.join(CHECKS)}")] = None,
-        device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-        progress: Annotated[bool, typer.Option(help="show progress bars")] = False,
-    ) -> None:
-        """Run relulab at the settings of every reference of the original code and of the
-        papers' claims; print relulab's value, the reference, the test and PASS/FAIL per
-        claim. Exit 1 if any claim fails."""
-        dev = resolve_device(device)
-        if out is not None:
-            ensure_dir(out)  # fail before the work, not after it
-
-        def show(name: str, claims: list[Claim], seconds: float) -> None:
-            ok = sum(c.passed for c in claims)
-            console.print(claims_table(f"{name}: {ok}/{len(claims)} pass ({seconds:.0f} s)",
-                                       claims))
-
-        claims = run_validate("full" if full else "quick", checks=tuple(only or CHECKS),
-                              device=str(dev), progress=progress, out=out, on_check=show)
-        failed = [c for c in claims if not c.passed]
-        console.print(f"{len(claims) - len(failed)} of {len(claims)} claims pass"
-                      + (f"; written to {out}/validate.json" if out is not None else ""))
-        if failed:
-            raise typer.Exit(code=1)
+    app.command()(validate)

@@ -7,12 +7,12 @@ Glossary used across relulab: ``S`` seeds/configs, ``N`` samples, ``d`` input di
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import types
 import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from relulab.ids import json_hash
 
 
 class ConfigError(ValueError):
@@ -215,8 +215,7 @@ class RunConfig:
 
     def hash(self) -> str:
         """Stable short hash of the full config (for manifests and run identity)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return json_hash(self.to_dict())
 
 
 # Fields that may differ between the members of one batched run (values only: tensor shapes,

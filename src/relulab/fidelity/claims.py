@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scipy import stats
-
 VALIDATE_FILE = "validate.json"
 FISHER_ALPHA = 0.01  # per-node success counts: flag two-sided Fisher p below this
 WELCH_ALPHA = 0.01  # rho-bar per layer: flag Welch p below this (and outside mean ± 3 SE)
@@ -49,6 +47,8 @@ class Claim:
 def fisher_claim(group: str, name: str, ours: tuple[int, int], theirs: tuple[int, int],
                  source: str, alpha: float = FISHER_ALPHA) -> Claim:
     """Success counts ``(successes, trials)`` on both sides: two-sided Fisher exact test."""
+    from scipy import stats
+
     (a, n), (b, m) = ours, theirs
     p = float(stats.fisher_exact([[a, n - a], [b, m - b]]).pvalue)
     return Claim(group, name, f"{a}/{n}", f"{b}/{m}", source, "Fisher p", p,
@@ -60,6 +60,7 @@ def welch_claim(group: str, name: str, ours: list[float], theirs: list[float], s
     """Per-seed values on both sides: Welch's t test; also passes when relulab's mean lies
     within the reference mean ± 3 standard errors (the reference often has very few seeds)."""
     import numpy as np
+    from scipy import stats
 
     x, y = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
     p = float(stats.ttest_ind(x, y, equal_var=False).pvalue) if len(x) > 1 else math.nan

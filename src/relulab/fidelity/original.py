@@ -18,7 +18,7 @@ import torch
 from relulab.config import RunConfig, with_overrides
 from relulab.engine import train_group
 from relulab.fidelity.claims import Claim, fisher_claim, welch_claim
-from relulab.metrics import RECOVERY_THRESHOLD
+from relulab.metrics import recovered, recovery_rate
 from relulab.presets import get_preset
 from relulab.stats import StatsRecorder
 
@@ -78,13 +78,12 @@ def two_layer_claims(num_seeds: int, *, device: str = "cpu", progress: bool = Fa
         members = range(k * num_seeds, (k + 1) * num_seeds)
         for label, epoch, key in (("after 5 epochs", EARLY_EPOCH, "success_count_after_5_epochs"),
                                   ("final", final_epoch, "success_count_final")):
-            ok = (_best_corr(recorder, epoch, members) > RECOVERY_THRESHOLD).sum(0).tolist()
+            ok = recovered(_best_corr(recorder, epoch, members)).sum(0).tolist()
             for node, (a, b) in enumerate(zip(ok, theirs[key], strict=True)):
                 claims.append(fisher_claim(f"two-layer p={p}, {label}", f"node {node} successes",
                                            (int(a), num_seeds), (int(b), n_ref), source))
         if p == 0:
-            rate = (_best_corr(recorder, final_epoch, members) > RECOVERY_THRESHOLD
-                    ).double().mean(0)
+            rate = recovery_rate(_best_corr(recorder, final_epoch, members))
             worst = float(rate.min())
             claims.append(Claim("two-layer p=0, final", "every node recovered (min rate)",
                                 f"{worst:.3f}", "1.000 (8/8 each)", "Done-when of issue 9",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relulab.fidelity.claims import VALIDATE_FILE, Claim, write_claims
+from relulab.ids import iso_time
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def run_validate(mode: str = "quick", *, checks: tuple[str, ...] = CHECKS, devic
     if unknown or not checks:
         raise ConfigError(f"unknown check '{(unknown or [''])[0]}' (known: {', '.join(CHECKS)})")
     runners = _check_runners(MODES[mode], device, progress)
-    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
+    started, t0 = iso_time(), time.perf_counter()
     claims: list[Claim] = []
     for name in checks:
         t = time.perf_counter()

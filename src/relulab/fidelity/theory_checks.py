@@ -21,15 +21,16 @@ from contextlib import contextmanager
 
 import torch
 
+from relulab.experiments import thm5
+from relulab.experiments.saddles import DIAGONAL_TOL
+from relulab.experiments.thm5 import Thm5Config, run_thm5
 from relulab.fidelity.claims import Claim
 from relulab.rng import generator
 from relulab.theory.recursive import random_net, rule_errors
 from relulab.theory.symmetric import critical_points
-from relulab.theory.thm5 import Thm5Config, run_thm5
 
 GROUP = "theory"
 ROOT_SEED = 0  # Theorem 1 nets and samples
-THM5_SEED = 232  # same stream as ``relulab theory thm5 --seed 232 --update matrix_orig``
 
 RULE_TOL = 1e-10
 PAPER_X_PLUS = {2: 0.534155, 3: 0.382024, 4: 0.304499, 5: 0.256841, 6: 0.224270}
@@ -96,7 +97,8 @@ def saddle_claims(quick: bool = True) -> list[Claim]:
     grid = 21 if quick else 41
     claims = []
     for k, paper in PAPER_X_PLUS.items():
-        diag = [p.x for p in critical_points(k, grid=grid) if abs(p.x - p.y) < 1e-9 and p.x > 0]
+        diag = [p.x for p in critical_points(k, grid=grid)
+                if abs(p.x - p.y) < DIAGONAL_TOL and p.x > 0]
         ours = diag[0] if len(diag) == 1 else float("nan")  # exactly one expected
         diff = abs(ours - paper)
         claims.append(_claim(f"x⁺ saddle, K = {k}", f"{ours:.7f}", f"{paper:.6f}",
@@ -143,7 +145,7 @@ def thm5_claims(quick: bool = True) -> list[Claim]:
     iters = THM5_ITERS[quick]
     cfg = Thm5Config(node_multi=2, lr=0.05, init_std=0.1, batch_size=64, iters=iters,
                      update="matrix_orig", record_every=iters)
-    res = run_thm5(cfg, n_seeds=1, generator=generator(THM5_SEED, 0, "theory-thm5"))
+    res = run_thm5(cfg, n_seeds=1, generator=generator(thm5.SEED, 0, thm5.STREAM))
     rel, irr = res.relevant[0], res.irrelevant[0]
     ratio = float(rel.min() / irr.max())
     ratio_min, irr_bound = THM5_RATIO[quick], THM5_IRR_MAX[quick]

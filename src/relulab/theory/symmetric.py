@@ -23,6 +23,9 @@ from torch import Tensor
 from relulab.config import ConfigError
 from relulab.theory.population import grad, loss
 
+START_SPAN = 1.5  # Newton starts lie on [-START_SPAN, START_SPAN]²
+START_GRID = 41  # Newton starts per axis
+
 
 def symmetric_weights(x: Tensor, y: Tensor, K: int) -> Tensor:
     """``W(x, y) = x I + y (11ᵀ − I)``: ``x, y (...)`` -> ``(..., K, K)``."""
@@ -164,8 +167,8 @@ def classify(x: float, y: float, K: int, *, zero_tol: float = 1e-8,
         eigenvalues=tuple(eig.tolist()))
 
 
-def critical_points(K: int, *, span: float = 1.5, grid: int = 41, iters: int = 80,
-                    tol: float = 1e-11, merge: float = 1e-6,
+def critical_points(K: int, *, span: float = START_SPAN, grid: int = START_GRID,
+                    iters: int = 80, tol: float = 1e-11, merge: float = 1e-6,
                     dtype: torch.dtype = torch.float64) -> list[CriticalPoint]:
     """All critical points of the 2-D reduced dynamics that damped Newton reaches from a
     ``grid × grid`` lattice of starts on ``[-span, span]²``, sorted by J.
@@ -190,7 +193,7 @@ def critical_points(K: int, *, span: float = 1.5, grid: int = 41, iters: int = 8
     return sorted(points, key=lambda p: p.loss)
 
 
-def phase_grid(K: int, *, span: float = 1.5, n: int = 60,
+def phase_grid(K: int, *, span: float = START_SPAN, n: int = 60,
                dtype: torch.dtype = torch.float64) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(X, Y, U, V) ``(n, n)`` grids of the reduced field for a phase portrait."""
     lin = torch.linspace(-span, span, n, dtype=dtype)

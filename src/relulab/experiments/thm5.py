@@ -15,6 +15,8 @@ Update (``Thm5Config.update``), all computed on the minibatch:
 Theorem 5 predicts the fan-out weights of the n − m student nodes without a teacher go to zero
 while the teacher-aligned ones converge; Theorem 4 that nodes starting closer to their teacher
 converge faster ("luck").
+
+The module constants and :class:`Thm5Config`'s fields are the defaults of ``relulab theory thm5``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from relulab.theory.population import angle
 
 WEIGHT_CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 UPDATES = ("matrix", "matrix_orig", "exact")
+SEED = 232  # the original's --seed (root seed of STREAM)
+STREAM = "theory-thm5"  # rng stream of teachers, students and minibatches
+N_SEEDS = 1  # independent runs in one batch
+LUCK_THRESHOLD = 0.05  # angle (rad) to its teacher below which a node counts as converged
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def _net(ws: list[Tensor]) -> Net:
     return Net("fc", (w1, w2), (b1, b2))
 
 
-def run_thm5(cfg: Thm5Config, *, n_seeds: int = 1, generator: torch.Generator,
+def run_thm5(cfg: Thm5Config, *, n_seeds: int = N_SEEDS, generator: torch.Generator,
              device: torch.device | str = "cpu",
              dtype: torch.dtype = torch.float64) -> Thm5Result:
     """Train ``n_seeds`` students (one batch) and record angles and fan-out norms."""
@@ -183,3 +189,27 @@ def luck_table(result: Thm5Result, threshold: float) -> tuple[list[LuckRow], flo
     rho = stats.spearmanr([r.initial_angle for r in reached],
                           [r.steps_to_threshold for r in reached]).statistic
     return rows, float(rho)
+
+
+@dataclass(frozen=True)
+class LuckQuartile:
+    angle_low: float  # rad, smallest initial angle in the quartile
+    angle_high: float  # rad, largest
+    nodes: int
+    reached: int  # nodes whose angle fell below the threshold
+    mean_steps: float | None  # mean steps to the threshold over those (None: none did)
+
+
+def luck_quartiles(rows: list[LuckRow]) -> list[LuckQuartile]:
+    """The :func:`luck_table` rows in four groups by initial angle (empty groups left out): does
+    a smaller initial angle reach the threshold sooner?"""
+    ordered = sorted(rows, key=lambda r: r.initial_angle)
+    out = []
+    for q in range(4):
+        part = ordered[q * len(ordered) // 4:(q + 1) * len(ordered) // 4]
+        if not part:
+            continue
+        hit = [r.steps_to_threshold for r in part if r.steps_to_threshold >= 0]
+        out.append(LuckQuartile(part[0].initial_angle, part[-1].initial_angle, len(part),
+                                len(hit), sum(hit) / len(hit) if hit else None))
+    return out

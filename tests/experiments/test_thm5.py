@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from relulab.config import ConfigError
+from relulab.experiments.thm5 import (
+    LuckRow,
+    Thm5Config,
+    luck_quartiles,
+    luck_table,
+    make_networks,
+    run_thm5,
+)
 from relulab.theory.population import angle
-from relulab.theory.thm5 import Thm5Config, luck_table, make_networks, run_thm5
 
 
 def test_initialization_follows_the_original(generator):
@@ -88,3 +95,15 @@ def test_bad_config():
         Thm5Config(node_multi=0)
     with pytest.raises(ConfigError):
         Thm5Config(lr=0)
+
+
+def test_luck_quartiles_group_rows_by_initial_angle():
+    rows = [LuckRow(0, j, angle, angle, steps) for j, (angle, steps) in enumerate(
+        [(0.4, -1), (0.1, 100), (0.3, 300), (0.2, 200), (0.5, -1), (0.15, 300), (0.35, 100),
+         (0.45, -1)])]
+    quartiles = luck_quartiles(rows)
+    assert [(q.angle_low, q.angle_high) for q in quartiles] == [
+        (0.1, 0.15), (0.2, 0.3), (0.35, 0.4), (0.45, 0.5)]
+    assert [(q.nodes, q.reached) for q in quartiles] == [(2, 2), (2, 2), (2, 1), (2, 0)]
+    assert [q.mean_steps for q in quartiles] == [200.0, 250.0, 100.0, None]
+    assert len(luck_quartiles(rows[:3])) == 3  # fewer rows than quartiles: empty ones dropped

@@ -1,10 +1,11 @@
 """Tian 2017 experiments on the population gradient: single-ReLU convergence and spontaneous
 symmetry breaking (PAPERS.md §1). Many initial conditions run as one batch.
+
+The module constants are the defaults of ``relulab theory converge`` and ``relulab theory ssb``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -13,35 +14,34 @@ from torch import Tensor
 
 from relulab.config import ConfigError
 from relulab.theory.population import flow, grad, loss
+from relulab.theory.single_relu import basin_probability, paper_bound
 from relulab.theory.symmetric import symmetric_weights
 
+TOL = 1e-4  # a run has converged when every student is within TOL of its teacher
+CONVERGE_STREAM = "theory-converge"  # rng stream of the single-ReLU inits
+DIMS = (5, 20, 100)  # input dimensions d of the single-ReLU table
+STDS = (0.01, 0.1, 1.0)  # init std of each weight entry
+N_INITS = 1000  # initial conditions per (d, std)
+T_MAX = 80.0  # flow time: near w* the error decays like e^{−t/2}
 
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (95 % for z = 1.96)."""
+SSB_STREAM = "theory-ssb"  # rng stream of the symmetry-breaking noise
+SSB_K = 5  # students = teachers = input dim, W* = I_K
+SSB_TRIALS = 64  # noisy symmetric starts
+SSB_NOISE = 1e-6  # std of the symmetry-breaking noise per weight entry
+SSB_X0 = 1e-3  # start: diagonal entry of W
+SSB_Y0 = 1e-3  # start: off-diagonal entry (= SSB_X0: all students equal)
+SSB_LR = 0.1  # gradient-descent step
+SSB_MAX_STEPS = 20_000  # step budget
+SSB_CHECK_EVERY = 10  # steps between convergence checks
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """Wilson score 95 % interval for a binomial proportion (scipy's ``binomtest``); (0, 1)
+    when there are no trials."""
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    lo = 0.0 if successes == 0 else max(0.0, centre - half)
-    hi = 1.0 if successes == n else min(1.0, centre + half)  # exact ends, no round-off
-    return (lo, hi)
-
-
-def basin_probability(d: int, std: float) -> float:
-    """P(w0 ∈ Ω) for w0 ~ N(0, std² I_d), Ω = {|w − w*| < |w*|}, |w*| = 1: the region Tian 2017
-    proves converges for K = 1. |w0 − w*|²/std² is non-central χ²_d(λ = 1/std²)."""
-    lam = 1.0 / std**2
-    return float(stats.ncx2.cdf(lam, d, lam))
-
-
-def paper_bound(d: int, std: float) -> float:
-    """(1 − ε)/2 with ε = r·c_d, r = std·√d the typical init radius and
-    c_d = Γ(d/2)/(√π Γ((d−1)/2)) the peak density of cos∠(w0, w*) — our derivation of the
-    bound's form: for |w0| = r, w0 ∈ Ω ⇔ cos∠ > r/2, and P(0 < cos∠ < r/2) ≤ c_d·r/2.
-    The paper states ε = O(std·√d·√d); clamped at 0."""
-    c_d = math.exp(math.lgamma(d / 2) - math.lgamma((d - 1) / 2)) / math.sqrt(math.pi)
-    return max(0.0, (1 - std * math.sqrt(d) * c_d) / 2)
+    ci = stats.binomtest(successes, n).proportion_ci(method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,7 @@ class ConvergenceRow:
     final_loss_max: float  # worst J(T) over the batch
 
 
-def single_relu_convergence(dims: list[int], stds: list[float], *, n_inits: int,
-                            generator: torch.Generator, t_max: float = 80.0, tol: float = 1e-4,
-                            device: torch.device | str | None = None,
-                            dtype: torch.dtype = torch.float64) -> list[ConvergenceRow]:
-    """Fraction of random inits w0 ~ N(0, std²I_d) from which the gradient flow of the K = 1
-    population loss reaches w* = e_1 (any unit w* is equivalent by rotation invariance).
-
-    One batch of ``len(stds)·n_inits`` flows per ``d`` (Dormand–Prince to ``t_max``; near w* the
-    Hessian is I/2, so the error decays like e^{−t/2})."""
+def _check_convergence_args(dims: list[int], stds: list[float], n_inits: int) -> None:
     if n_inits < 1 or not dims or not stds:
         raise ConfigError("need at least one d, one std and n_inits >= 1")
     for d in dims:
@@ -74,6 +66,18 @@ def single_relu_convergence(dims: list[int], stds: list[float], *, n_inits: int,
     for s in stds:
         if not s > 0:
             raise ConfigError(f"init std must be > 0, got {s}")
+
+
+def single_relu_convergence(dims: list[int], stds: list[float], *, n_inits: int,
+                            generator: torch.Generator, t_max: float = T_MAX, tol: float = TOL,
+                            device: torch.device | str | None = None,
+                            dtype: torch.dtype = torch.float64) -> list[ConvergenceRow]:
+    """Fraction of random inits w0 ~ N(0, std²I_d) from which the gradient flow of the K = 1
+    population loss reaches w* = e_1 (any unit w* is equivalent by rotation invariance).
+
+    One batch of ``len(stds)·n_inits`` flows per ``d`` (Dormand–Prince to ``t_max``; near w* the
+    Hessian is I/2, so the error decays like e^{−t/2})."""
+    _check_convergence_args(dims, stds, n_inits)
     device = device if device is not None else generator.device
     rows: list[ConvergenceRow] = []
     for d in dims:
@@ -109,11 +113,30 @@ class SymmetryBreaking:
     def distinct_permutations(self) -> int:
         return int(torch.unique(self.permutations[self.converged], dim=0).shape[0])
 
+    def converged_steps(self) -> tuple[float, int, int] | None:
+        """(median, min, max) steps over the converged trials; None when none converged."""
+        steps = self.steps[self.converged].to(torch.float64)
+        if not steps.numel():
+            return None
+        return float(steps.median()), int(steps.min()), int(steps.max())
+
+
+def _permutation_status(w: Tensor, star: Tensor, tol: float) -> tuple[Tensor, Tensor]:
+    """Per trial: every student within ``tol`` of a distinct teacher ``(n,)``, and the nearest
+    teacher of each student ``(n, K)``."""
+    dist = (w[:, :, None] - star[None, None]).norm(dim=-1)  # (n, K, K)
+    best = dist.argmin(-1)  # (n, K)
+    err = dist.gather(-1, best[..., None])[..., 0].amax(-1)
+    arange = torch.arange(w.shape[-2], device=w.device)
+    perm = (torch.sort(best, -1).values == arange).all(-1)
+    return perm & (err < tol), best
+
 
 def symmetry_breaking(K: int, *, n_trials: int, generator: torch.Generator,
-                      x0: float = 1e-3, y0: float = 1e-3, noise: float = 1e-6,
-                      lr: float = 0.1, max_steps: int = 20_000, check_every: int = 10,
-                      tol: float = 1e-4, device: torch.device | str | None = None,
+                      x0: float = SSB_X0, y0: float = SSB_Y0, noise: float = SSB_NOISE,
+                      lr: float = SSB_LR, max_steps: int = SSB_MAX_STEPS,
+                      check_every: int = SSB_CHECK_EVERY, tol: float = TOL,
+                      device: torch.device | str | None = None,
                       dtype: torch.dtype = torch.float64) -> SymmetryBreaking:
     """Gradient descent on the population loss with W* = I_K from the symmetric point
     W(x0, y0) (x0 = y0: all students equal) plus ``noise``·N(0, 1) per entry
@@ -129,23 +152,13 @@ def symmetry_breaking(K: int, *, n_trials: int, generator: torch.Generator,
     spread = float((W[:, :, None] - W[:, None, :]).norm(dim=-1).amax())
     steps = torch.full((n_trials,), max_steps, dtype=torch.int64, device=device)
     done = torch.zeros(n_trials, dtype=torch.bool, device=device)
-    arange = torch.arange(K, device=device)
-
-    def status(w: Tensor) -> tuple[Tensor, Tensor]:
-        dist = (w[:, :, None] - star[None, None]).norm(dim=-1)  # (n, K, K)
-        best = dist.argmin(-1)  # (n, K)
-        err = dist.gather(-1, best[..., None])[..., 0].amax(-1)
-        perm = (torch.sort(best, -1).values == arange).all(-1)
-        return perm & (err < tol), best
-
     for step in range(1, max_steps + 1):
         W = W - lr * grad(W, star)
         if step % check_every == 0 or step == max_steps:
-            ok, _ = status(W)
-            new = ok & ~done
-            steps[new] = step
+            ok, _ = _permutation_status(W, star, tol)
+            steps[ok & ~done] = step
             done |= ok
             if bool(done.all()):
                 break
-    ok, best = status(W)
+    ok, best = _permutation_status(W, star, tol)
     return SymmetryBreaking(K, n_trials, ok, steps, best, loss(W, star), spread)

@@ -1,12 +1,13 @@
-"""Figures of a sweep, drawn from its results folder only (never from live objects).
+"""The sweep figures, drawn from a results folder only (never from live objects).
 
 Panels are the grid points without ``p`` (e.g. one per (m, multi)); inside a panel, one curve
 per fan-out decay ``p`` (colour), as in Student Specialization's main figure. Every figure is
 written as PNG and SVG.
 
 - ``recovery_layer{l}``: successful recovery rate (fraction of seeds in which some student node
-  has eval correlation > 0.95 with teacher node j) vs teacher node index j, after ~5 epochs
-  (dotted) and at the end (solid). Student Specialization Fig. (PAPERS.md §3–4).
+  has eval correlation > ``RECOVERY_THRESHOLD`` = 0.95 with teacher node j; the ``recovery`` view
+  of :mod:`relulab.query`) vs teacher node index j, after ~5 epochs (dotted) and at the end
+  (solid). Student Specialization Fig. (PAPERS.md §3–4).
 - ``lshape_layer{l}``: per student node, best correlation with a teacher node (x) vs the L2 norm
   of its fan-out weights (y), at the end ("L-shape").
 - ``rho``: per layer, rho-bar over epochs, median over seeds with a 10–90 % seed band (Luck
@@ -25,172 +26,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.query import connect
-from relulab.store import SweepStore, ensure_dir
+from relulab.plots.common import (
+    figure_legend,
+    integer_ticks,
+    legend_line,
+    new_figure,
+    save_figure,
+)
+from relulab.plots.view import SweepView
+from relulab.store import ensure_dir
 
-SERIES_KEY = "p"
 EPOCH_EARLY = 5  # the paper's "after 5 epochs" curves
 FORMATS = ("png", "svg")
 MAX_POINTS_PER_PANEL = 40_000  # L-shape scatter subsample
+DPI = 110
 
 
-def _figure(width: float, height: float) -> Any:
-    """A figure on its own Agg canvas (no pyplot: the caller's backend is left alone)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _line(**kwargs: Any) -> Any:
-    from matplotlib.lines import Line2D
-
-    return Line2D([], [], **kwargs)
-
-
-def _integer_ticks() -> Any:
-    from matplotlib.ticker import MaxNLocator
-
-    return MaxNLocator(integer=True)
-
-
-def _value_key(v: Any) -> tuple:
-    if isinstance(v, list):
-        return tuple(_value_key(x) for x in v)
-    return (0, v) if isinstance(v, int | float) else (1, str(v))
-
-
-def format_point_value(v: Any) -> str:
-    """Text of a grid value read back from JSON (lists were tuples)."""
-    from relulab.sweep import format_value
-
-    if isinstance(v, list):
-        v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
-    return format_value(v)
-
-
-class SweepView:
-    """What the figures need from a results folder: cells, their grid points and panels."""
-
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-        self.con = connect(self.root)
-        stored = SweepStore(self.root).load_cells()
-        names = [r[0] for r in self.con.execute(
-            "SELECT DISTINCT cell FROM results").fetchall()]
-        self.points: dict[str, dict[str, Any]] = {
-            n: (stored[n]["point"] if n in stored else {}) for n in names}
-        keys: list[str] = []
-        for point in self.points.values():
-            keys += [k for k in point if k not in keys]
-        self.keys = keys
-        self.cells = sorted(names, key=lambda n: tuple(
-            _value_key(self.points[n].get(k)) for k in keys))
-        self.facet_keys = [k for k in keys if k != SERIES_KEY]
-        self.layers = [r[0] for r in self.con.execute(
-            "SELECT DISTINCT layer FROM results ORDER BY layer").fetchall()]
-
-    def close(self) -> None:
-        self.con.close()
-
-    def facet(self, cell: str) -> tuple:
-        return tuple(_value_key(self.points[cell].get(k)) for k in self.facet_keys)
-
-    def facet_label(self, cell: str) -> str:
-        point = self.points[cell]
-        label = ", ".join(f"{k}={format_point_value(point[k])}" for k in self.facet_keys
-                          if k in point)
-        return label or "all cells"
-
-    def series_label(self, cell: str) -> str:
-        point = self.points[cell]
-        if SERIES_KEY in point:
-            return f"p={format_point_value(point[SERIES_KEY])}"
-        return cell
-
-    def panels(self) -> list[list[str]]:
-        """Cells grouped by facet, in grid order."""
-        out: dict[tuple, list[str]] = {}
-        for cell in self.cells:
-            out.setdefault(self.facet(cell), []).append(cell)
-        return list(out.values())
-
-    def colors(self) -> dict[str, Any]:
-        """One colour per series value (viridis over sorted p), shared by all panels."""
-        from matplotlib import colormaps
-
-        labels = sorted({self.series_label(c) for c in self.cells},
-                        key=lambda s: _value_key(self._series_value(s)))
-        cmap = colormaps["viridis"]
-        n = max(len(labels) - 1, 1)
-        colours = {lab: cmap(0.9 * i / n) for i, lab in enumerate(labels)}
-        return {c: colours[self.series_label(c)] for c in self.cells}
-
-    def _series_value(self, label: str) -> Any:
-        if label.startswith(f"{SERIES_KEY}="):
-            try:
-                return float(label.split("=", 1)[1])
-            except ValueError:
-                return label
-        return label
-
-    def grid_shape(self, n_panels: int) -> tuple[int, int]:
-        """Rows x columns: the last facet key's values across when it has few values."""
-        if n_panels <= 1:
-            return 1, 1
-        if self.facet_keys:
-            last = self.facet_keys[-1]
-            ncols = len({_value_key(p.get(last)) for p in self.points.values()})
-            if 1 < ncols <= 6 and n_panels % ncols == 0:
-                return n_panels // ncols, ncols
-        ncols = min(4, n_panels)
-        return math.ceil(n_panels / ncols), ncols
-
-
-def _subplots(view: SweepView, n_panels: int, width: float = 3.4, height: float = 2.8,
-              ) -> tuple[Any, list[Any]]:
-    rows, cols = view.grid_shape(n_panels)
-    fig = _figure(width * cols + 0.6, height * rows + 0.8)
-    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
-    flat = list(axes.flat)
-    for ax in flat[n_panels:]:
-        ax.set_visible(False)
-    return fig, flat[:n_panels]
-
-
-def _ylabel(view: SweepView, axes: Sequence[Any], text: str) -> None:
-    """Label the first panel of every row."""
-    for ax in axes[:: view.grid_shape(len(axes))[1]]:
-        ax.set_ylabel(text)
-
-
-def _legend(fig: Any, axes: Sequence[Any], extra: Sequence[Any] = ()) -> None:
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    for h in extra:
-        handles.append(h)
-        labels.append(h.get_label())
-    if handles:
-        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 8),
-                   fontsize="small", frameon=False, bbox_to_anchor=(0.5, 1.0))
-
-
-def _save(fig: Any, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
+def write_figure(fig: Any, out_dir: Path, name: str, formats: Sequence[str]) -> list[Path]:
+    """Lay out ``fig`` below the figure legend and write ``out_dir/name.<fmt>`` per format."""
     fig.tight_layout(rect=(0, 0, 1, 0.93))
-    paths = []
-    for fmt in formats:
-        path = out_dir / f"{name}.{fmt}"
-        tmp = out_dir / f".{name}.tmp.{fmt}"
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return [save_figure(fig, out_dir / f"{name}.{fmt}", dpi=DPI) for fmt in formats]
 
 
 def early_epoch(epochs: Sequence[int], final_epoch: int) -> int | None:
@@ -217,7 +72,7 @@ def recovery_figure(view: SweepView, layer: int, out_dir: Path,
             finals[cell] = max(finals.get(cell, 0), epoch)
     panels = view.panels()
     colors = view.colors()
-    fig, axes = _subplots(view, len(panels))
+    fig, axes = view.subplots(len(panels))
     early_label = None
     for ax, cells in zip(axes, panels, strict=True):
         for cell in cells:
@@ -237,14 +92,14 @@ def recovery_figure(view: SweepView, layer: int, out_dir: Path,
         ax.set_title(view.facet_label(cells[0]), fontsize="medium")
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("teacher node index j")
-        ax.xaxis.set_major_locator(_integer_ticks())
+        ax.xaxis.set_major_locator(integer_ticks())
         ax.grid(alpha=0.3)
-    _ylabel(view, axes, "Successful Recovery Rate")
-    extra = [_line(color="k", linestyle="-", label="end of training")]
+    view.label_rows(axes, "Successful Recovery Rate")
+    extra = [legend_line(color="k", linestyle="-", label="end of training")]
     if early_label is not None:
-        extra.append(_line(color="k", linestyle=":", label=f"after {early_label} epochs"))
-    _legend(fig, axes, extra)
-    return _save(fig, out_dir, f"recovery_layer{layer}", formats)
+        extra.append(legend_line(color="k", linestyle=":", label=f"after {early_label} epochs"))
+    figure_legend(fig, axes, extra)
+    return write_figure(fig, out_dir, f"recovery_layer{layer}", formats)
 
 
 def lshape_figure(view: SweepView, layer: int, out_dir: Path,
@@ -260,7 +115,7 @@ def lshape_figure(view: SweepView, layer: int, out_dir: Path,
             points.setdefault(cell, []).append((x, y))
     panels = view.panels()
     colors = view.colors()
-    fig, axes = _subplots(view, len(panels))
+    fig, axes = view.subplots(len(panels))
     rng = np.random.default_rng(0)  # subsampling only; fixed so figures are reproducible
     for ax, cells in zip(axes, panels, strict=True):
         total = sum(len(points.get(c, [])) for c in cells)
@@ -275,9 +130,9 @@ def lshape_figure(view: SweepView, layer: int, out_dir: Path,
         ax.set_xlabel("best correlation with a teacher node")
         ax.set_xlim(-0.05, 1.05)
         ax.grid(alpha=0.3)
-    _ylabel(view, axes, "fan-out weight norm")
-    _legend(fig, axes)
-    return _save(fig, out_dir, f"lshape_layer{layer}", formats)
+    view.label_rows(axes, "fan-out weight norm")
+    figure_legend(fig, axes)
+    return write_figure(fig, out_dir, f"lshape_layer{layer}", formats)
 
 
 def rho_figure(view: SweepView, out_dir: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
@@ -292,10 +147,10 @@ def rho_figure(view: SweepView, out_dir: Path, formats: Sequence[str] = FORMATS)
     colors = view.colors()
     if len(view.layers) == 1:
         specs = [(cells, view.layers[0]) for cells in panels]
-        fig, axes = _subplots(view, len(specs))
+        fig, axes = view.subplots(len(specs))
     else:
         nrows, ncols = len(panels), len(view.layers)
-        fig = _figure(3.4 * ncols + 0.6, 2.8 * nrows + 0.8)
+        fig = new_figure(3.4 * ncols + 0.6, 2.8 * nrows + 0.8)
         grid = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
         specs = [(cells, layer) for cells in panels for layer in view.layers]
         axes = list(grid.flat)
@@ -312,16 +167,16 @@ def rho_figure(view: SweepView, out_dir: Path, formats: Sequence[str] = FORMATS)
         ax.set_title(f"{title} · layer {layer}" if len(view.layers) > 1 else title,
                      fontsize="medium")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(_integer_ticks())
+        ax.xaxis.set_major_locator(integer_ticks())
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
     if len(view.layers) == 1:
-        _ylabel(view, axes, "ρ̄ (median, 10–90 % of seeds)")
+        view.label_rows(axes, "ρ̄ (median, 10–90 % of seeds)")
     else:
         for ax in axes[:: len(view.layers)]:
             ax.set_ylabel("ρ̄ (median, 10–90 % of seeds)")
-    _legend(fig, axes)
-    return _save(fig, out_dir, "rho", formats)
+    figure_legend(fig, axes)
+    return write_figure(fig, out_dir, "rho", formats)
 
 
 def winner_rank_figure(view: SweepView, layer: int, out_dir: Path,
@@ -339,7 +194,7 @@ def winner_rank_figure(view: SweepView, layer: int, out_dir: Path,
             ranks.setdefault(cell, []).append(r)
     panels = view.panels()
     colors = view.colors()
-    fig, axes = _subplots(view, len(panels))
+    fig, axes = view.subplots(len(panels))
     for ax, cells in zip(axes, panels, strict=True):
         n = max((widths.get(c, 1) for c in cells), default=1)
         bins = np.arange(0, n + 1) - 0.5 if n <= 40 else np.linspace(-0.5, n - 0.5, 41)
@@ -350,9 +205,9 @@ def winner_rank_figure(view: SweepView, layer: int, out_dir: Path,
         ax.set_title(f"{view.facet_label(cells[0])} (n={n})", fontsize="medium")
         ax.set_xlabel("initial rank of the final best student")
         ax.grid(alpha=0.3)
-    _ylabel(view, axes, "fraction of teacher nodes")
-    _legend(fig, axes)
-    return _save(fig, out_dir, f"winner_rank_layer{layer}", formats)
+    view.label_rows(axes, "fraction of teacher nodes")
+    figure_legend(fig, axes)
+    return write_figure(fig, out_dir, f"winner_rank_layer{layer}", formats)
 
 
 def theory_figures(root: str | os.PathLike) -> list[Path]:
