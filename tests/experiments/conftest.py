@@ -1,13 +1,12 @@
-"""Fixtures for the experiment tests: like the theory tests, many small float64 kernels, so
-each test runs with one intra-op thread (restored afterwards; see tests/theory/conftest.py)."""
+"""Experiment tests run many small float64 kernels: one intra-op thread each
+(:func:`relulab.threads.one_thread`)."""
 
 import pytest
-import torch
+
+from relulab.threads import one_thread
 
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield

@@ -6,12 +6,13 @@ import pytest
 from relulab.fidelity import theory_checks as tc
 from relulab.fidelity.claims import Claim
 from relulab.theory import symmetric
+from relulab.threads import one_thread
 
 
 @pytest.fixture(autouse=True)
 def _single_thread():
     """Tiny float64 kernels: one intra-op thread (as theory_claims itself uses)."""
-    with tc._one_thread():
+    with one_thread():
         yield
 
 

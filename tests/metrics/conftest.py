@@ -9,6 +9,7 @@ from relulab import RunConfig, TeacherConfig, build, get_preset, train, with_ove
 from relulab.config import DataConfig, OptimConfig, StudentConfig
 from relulab.engine import TrainResult
 from relulab.stats import StatsRecorder
+from relulab.threads import one_thread as one_torch_thread
 
 DEMO_SEEDS = [0, 1, 2]
 
@@ -20,10 +21,8 @@ def one_thread():
     <= 250) are dispatch-bound, so a second thread gains nothing, while on a shared, busy
     machine two threads contending with other processes made the luck test 20x slower
     (measured: 141 s vs 7 s)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ one intra-op thread and restores the previous setting afterwards.
 import pytest
 import torch
 
+from relulab.threads import one_thread
+
 
 @pytest.fixture(autouse=True)
 def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_thread():
+        yield
 
 
 @pytest.fixture

@@ -16,9 +16,6 @@ kernels are tiny, so the checks run with one intra-op thread (restored afterward
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 
 from relulab.experiments import thm5
@@ -28,6 +25,7 @@ from relulab.fidelity.claims import Claim
 from relulab.rng import generator
 from relulab.theory.recursive import random_net, rule_errors
 from relulab.theory.symmetric import critical_points
+from relulab.threads import one_thread
 
 GROUP = "theory"
 ROOT_SEED = 0  # Theorem 1 nets and samples
@@ -51,16 +49,6 @@ THM5_RATIO = {True: 4.0, False: 100.0}
 # max irrelevant fan-out norm. Full: ≤ 1.5e-3, the original's largest. Quick: ≤ 0.25, i.e. at
 # least halved from init (0.50–0.63 on the 8 seeds, 0.048–0.19 after 3000 steps).
 THM5_IRR_MAX = {True: 0.25, False: 1.5e-3}
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _claim(name: str, ours: str, ref: str, source: str, statistic: str, value: float,
@@ -167,6 +155,6 @@ def thm5_claims(quick: bool = True) -> list[Claim]:
 def theory_claims(quick: bool = True) -> list[Claim]:
     """All theory claims (≈ 10–20 s quick on a 2-core CPU, ≈ 1–2 min full, dominated by the
     Theorem 5 run)."""
-    with _one_thread():
+    with one_thread():
         return [*theorem1_claims(quick), *saddle_claims(quick), *spurious_minimum_claims(quick),
                 *thm5_claims(quick)]
