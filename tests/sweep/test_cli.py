@@ -107,3 +107,18 @@ def test_plot_writes_png_and_svg_figures(finished_sweep, tmp_path):
         root = ET.parse(tmp_path / f"{stem}.svg").getroot()
         assert root.tag.endswith("svg")
     assert not [n for n in names if n.endswith(".tmp")]
+
+
+def test_recovery_table_script(finished_sweep):
+    """scripts/recovery_table.py (the README's table) reads a results folder."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "scripts" / "recovery_table.py"
+    out = subprocess.run([sys.executable, str(script), str(finished_sweep), "1"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith("| m | multi | p | seeds | mean rate @1 / end")
+    rows = [[c.strip() for c in r.split("|")[1:5]] for r in out[2:]]
+    assert rows == [["2", "4", "0", "3"], ["2", "4", "1", "3"], ["3", "4", "0", "3"],
+                    ["3", "4", "1", "3"]]  # cells m=2,3 x p=0,1 (multi 4), 3 seeds each
