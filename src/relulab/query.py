@@ -48,7 +48,28 @@ def connect(root: str | os.PathLike, threshold: float = RECOVERY_THRESHOLD) -> A
     con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{pattern}', "
                 "union_by_name=true)")
     con.execute(f"CREATE VIEW recovery AS {RECOVERY_SQL.format(threshold=float(threshold))}")
+    # sandbox: the connection sees only this results folder, and cannot be reconfigured
+    allowed = str(folder.resolve()).replace("'", "''") + os.sep
+    con.execute(f"SET allowed_directories = ['{allowed}']")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def read_query(con: Any, sql: str) -> Any:
+    """The relation of ``sql`` on ``con`` if it is ONE read query (SELECT / WITH ... SELECT /
+    VALUES); StoreError otherwise (COPY, ATTACH, CREATE, SET, several statements, ...)."""
+    import duckdb
+
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise StoreError(f"query failed: {str(exc).splitlines()[0]}") from None
+    kinds = [st.type.name for st in statements]
+    if kinds != ["SELECT"]:
+        got = ", ".join(kinds) or "no statement"
+        raise StoreError(f"only one read query (SELECT ...) is allowed, got {got}")
+    return con.sql(sql)
 
 
 def query(root: str | os.PathLike, sql: str) -> pa.Table:
@@ -57,9 +78,7 @@ def query(root: str | os.PathLike, sql: str) -> pa.Table:
 
     con = connect(root)
     try:
-        rel = con.sql(sql)
-        if rel is None:  # a statement without a result
-            return pa.table({})
+        rel = read_query(con, sql)
         # duckdb >= 2 names it to_arrow_table, 1.x arrow
         return (getattr(rel, "to_arrow_table", None) or rel.arrow)()
     except duckdb.Error as exc:
@@ -79,12 +98,14 @@ def export_query(root: str | os.PathLike, sql: str, path: str | os.PathLike) -> 
     if target.is_dir():
         raise StoreError(f"--to '{target}' is a directory")
     ensure_dir(target.parent if str(target.parent) else ".")
-    con = connect(root)
+    table = query(root, sql)  # the user's SQL runs only in the sandboxed connection
+    con = duckdb.connect()  # runs no user SQL: writes the result table to the temp file
 
     def write(tmp: str) -> None:
         quoted = tmp.replace("'", "''")
         header = ", HEADER true" if fmt == "csv" else ""
-        con.execute(f"COPY ({sql.rstrip().rstrip(';')}) TO '{quoted}' (FORMAT {fmt}{header})")
+        con.register("result_table", table)
+        con.execute(f"COPY result_table TO '{quoted}' (FORMAT {fmt}{header})")
 
     try:
         atomic_write(target, write)

@@ -36,6 +36,18 @@ def ensure_dir(path: str | os.PathLike) -> Path:
     return p
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """StoreError unless ``path`` is, or could be created as, a writable directory (checked
+    before long work, creating nothing)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise StoreError(f"output path '{p}' exists and is not a directory")
+    existing = next(a for a in (p, *p.absolute().parents) if a.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise StoreError(f"output directory '{p}' is not writable ('{existing}' is not)")
+    return p
+
+
 def atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

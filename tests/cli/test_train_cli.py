@@ -45,6 +45,10 @@ def test_train_smoke_writes_run(tmp_path):
     (["--set", "dtype=float16"], "dtype: 'float16' is not one of float32, float64"),
     (["--set", "sampling=shuffle"], "sampling: 'shuffle' is not one of pass, replacement"),
     (["--set", "shared_teacher=maybe"], "'maybe' is not a bool"),
+    (["--set", "lr=inf"], "OptimConfig.lr: inf is not finite"),
+    (["--set", "sigma=nan"], "DataConfig.std: nan is not finite"),
+    (["--set", "optim.lr_schedule=0:0.1,5:-inf"], "lr_schedule"),
+    (["--set", "teacher.weight_choices=1,inf"], "TeacherConfig.weight_choices"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, args, msg):
     out = tmp_path / "run"
@@ -61,3 +65,25 @@ def test_out_is_a_file(tmp_path):
     res = runner.invoke(app, ["train", "--out", str(f), "--steps", "1", "--no-progress"])
     assert res.exit_code == 2 and "not a directory" in res.output
     assert f.read_text() == "x"
+
+
+def test_unwritable_out_fails_before_training(tmp_path, monkeypatch):
+    """Issue 11: an unusable --out is an error before any training (none is run)."""
+    import os
+
+    from relulab.cli import train as train_cli
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    if os.access(locked, os.W_OK):  # root ignores permissions
+        os.chmod(locked, 0o700)
+        locked = tmp_path / "file"
+        locked.write_text("x")
+    monkeypatch.setattr(train_cli, "train", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("trained before checking --out")))
+    res = runner.invoke(app, ["train", "--out", str(locked / "run"), "--steps", "1",
+                              "--no-progress"])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.output
+    assert not (locked / "run").exists() if locked.is_dir() else locked.read_text() == "x"

@@ -122,3 +122,24 @@ def test_recovery_table_script(finished_sweep):
     rows = [[c.strip() for c in r.split("|")[1:5]] for r in out[2:]]
     assert rows == [["2", "4", "0", "3"], ["2", "4", "1", "3"], ["3", "4", "0", "3"],
                     ["3", "4", "1", "3"]]  # cells m=2,3 x p=0,1 (multi 4), 3 seeds each
+
+
+def test_query_is_read_only_and_sees_only_the_results_folder(finished_sweep, tmp_path):
+    """Issue 11: no reading files outside the sweep, no writing anywhere, no reconfiguring."""
+    outside = tmp_path / "secret.csv"
+    outside.write_text("a\n1\n")
+    target = finished_sweep / "results" / "evil.csv"
+    for sql, msg in ((f"SELECT * FROM read_csv('{outside}')", "query failed"),
+                     ("SELECT * FROM glob('/*')", "query failed"),
+                     (f"COPY (SELECT 1) TO '{tmp_path / 'x.csv'}'", "only one read query"),
+                     (f"COPY (SELECT 1) TO '{target}'", "only one read query"),
+                     ("SET enable_external_access = true", "only one read query"),
+                     (f"ATTACH '{tmp_path / 'db.duckdb'}'", "only one read query"),
+                     ("CREATE TABLE t AS SELECT 1", "only one read query"),
+                     ("SELECT 1; SELECT 2", "only one read query")):
+        assert_one_line_error(invoke("query", finished_sweep, sql), msg)
+    assert not target.exists() and not (tmp_path / "x.csv").exists()
+    assert not (tmp_path / "db.duckdb").exists()
+    ok = invoke("query", finished_sweep, "WITH a AS (SELECT count(*) AS n FROM results) "
+                "SELECT n FROM a")
+    assert ok.exit_code == 0 and " 36 " in ok.output

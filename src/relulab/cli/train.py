@@ -13,7 +13,7 @@ from relulab.config import ConfigError, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
 from relulab.stats import StatsRecorder
-from relulab.store import StoreError, ensure_dir, manifest, write_json, write_parquet
+from relulab.store import check_writable, ensure_dir, manifest, write_json, write_parquet
 
 
 def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
@@ -60,8 +60,8 @@ def train_cmd(
     if steps is not None and steps < 0:
         raise ConfigError(f"--steps must be >= 0, got {steps}")
     dev = resolve_device(device)
-    if out is not None and out.exists() and not out.is_dir():
-        raise StoreError(f"output path '{out}' exists and is not a directory")
+    if out is not None:
+        check_writable(out)  # fail before training, not after it
     recorder = StatsRecorder()
     result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
                    callbacks=[recorder])

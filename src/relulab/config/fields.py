@@ -7,6 +7,7 @@ Glossary used across relulab: ``S`` seeds/configs, ``N`` samples, ``d`` input di
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -55,6 +56,17 @@ def _check_types(obj: Any) -> None:
         _check(_type_ok(value, hints[f.name]),
                f"{type(obj).__name__}.{f.name}: {value!r} is not of type "
                f"{getattr(hints[f.name], '__name__', hints[f.name])}")
+        _check(all(math.isfinite(v) for v in _numbers(value)),
+               f"{type(obj).__name__}.{f.name}: {value!r} is not finite")
+
+
+def _numbers(value: Any) -> list[float]:
+    """The float values inside ``value`` (nested tuples included)."""
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, tuple):
+        return [x for v in value for x in _numbers(v)]
+    return []
 
 
 @dataclass(frozen=True)
