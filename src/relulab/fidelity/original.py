@@ -47,11 +47,6 @@ def two_layer_config(ref: dict[str, Any] | None = None) -> RunConfig:
         "dtype": c["dtype"]})
 
 
-def _run(cfgs: list[RunConfig], seeds: list[int], device: str, recorder: StatsRecorder,
-         progress: bool) -> Any:
-    return train_group(cfgs, seeds, device=device, callbacks=[recorder], progress=progress)
-
-
 def _best_corr(recorder: StatsRecorder, epoch: int, members: range) -> torch.Tensor:
     """Best eval correlation per teacher node ``(S, m)`` of layer 1 at ``epoch``."""
     rows = {r["member"]: r for r in recorder.rows if r["epoch"] == epoch and r["layer"] == 1}
@@ -68,7 +63,7 @@ def two_layer_claims(num_seeds: int, *, device: str = "cpu", progress: bool = Fa
     cfgs = [with_overrides(base, {"p": float(p)}) for p in ps for _ in range(num_seeds)]
     seeds = list(range(num_seeds)) * len(ps)
     recorder = StatsRecorder()
-    result = _run(cfgs, seeds, device, recorder, progress)
+    result = train_group(cfgs, seeds, device=device, callbacks=[recorder], progress=progress)
     final_epoch = base.optim.epochs
     source = f"reference/{TWO_LAYER_FILE}"
     claims: list[Claim] = []
@@ -76,14 +71,16 @@ def two_layer_claims(num_seeds: int, *, device: str = "cpu", progress: bool = Fa
         theirs = ref["results"][f"p={p}"]
         n_ref = len(theirs["per_seed"])
         members = range(k * num_seeds, (k + 1) * num_seeds)
+        best = {epoch: _best_corr(recorder, epoch, members)  # (S, m) per epoch
+                for epoch in (EARLY_EPOCH, final_epoch)}
         for label, epoch, key in (("after 5 epochs", EARLY_EPOCH, "success_count_after_5_epochs"),
                                   ("final", final_epoch, "success_count_final")):
-            ok = recovered(_best_corr(recorder, epoch, members)).sum(0).tolist()
+            ok = recovered(best[epoch]).sum(0).tolist()
             for node, (a, b) in enumerate(zip(ok, theirs[key], strict=True)):
                 claims.append(fisher_claim(f"two-layer p={p}, {label}", f"node {node} successes",
                                            (int(a), num_seeds), (int(b), n_ref), source))
         if p == 0:
-            rate = recovery_rate(_best_corr(recorder, final_epoch, members))
+            rate = recovery_rate(best[final_epoch])
             worst = float(rate.min())
             claims.append(Claim("two-layer p=0, final", "every node recovered (min rate)",
                                 f"{worst:.3f}", "1.000 (8/8 each)", "Done-when of issue 9",
@@ -112,7 +109,8 @@ def luck_claims(num_seeds: int, *, device: str = "cpu", progress: bool = False
     ref = load_reference(LUCK_FILE)
     cfg = luck_config(ref)
     recorder = StatsRecorder(eval_samples=192)
-    _run([cfg] * num_seeds, list(range(num_seeds)), device, recorder, progress)
+    train_group([cfg] * num_seeds, list(range(num_seeds)), device=device, callbacks=[recorder],
+                progress=progress)
     source = f"reference/{LUCK_FILE}"
     claims = []
     for label, epoch, key in (("init", 0, "eval_init"),
