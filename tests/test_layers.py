@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
      "theory"},  # torch maths
     {"optim", "fused", "engine"},  # training
     {"stats", "experiments", "fidelity"},  # what is measured and run
-    {"executors", "sweep"},  # many runs
+    {"executors", "executors_ray", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
     {"cli"},
 ]

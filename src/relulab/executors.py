@@ -3,10 +3,11 @@
 :func:`run_task` trains one batch of ``(cell, seed)`` members as a single program and returns
 its rows (:class:`BatchOutput`); it does no file I/O. The sweep driver hands an executor a list
 of :class:`Task` and writes each output as it comes back, so an executor never touches the
-results folder. Add one by registering a factory: ``register_executor("ray", RayExecutor)``;
-``--executor ray`` then finds it. It only has to run :func:`run_task` on each task (anywhere;
+results folder. Add one by registering a factory: ``register_executor("mine", MyExecutor)``;
+``--executor mine`` then finds it. It only has to run :func:`run_task` on each task (anywhere;
 tasks hold frozen dataclasses and outputs Arrow tables and CPU tensors) and yield the outputs in
-any order.
+any order, or a :class:`TaskFailure` for a task it gave up on (the sweep records it and goes on).
+``ray`` (:mod:`relulab.executors_ray`) is registered here but imported only when asked for.
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
     start = time.time()
     result = train_group(cfgs, seeds, device=task.device, callbacks=[record])
     end = time.time()
-    members = [{"cell": batch.cells[i].name, "seed": s,
-                "config_hash": batch.cells[i].config_hash} for i, s in batch.members]
+    members = batch_members(batch)
     timing = {"batch_id": batch.batch_id, "batch_seconds": result.seconds,
               "batch_members": len(seeds), "batch_steps": result.steps,
               "started_at": iso_time(start), "finished_at": iso_time(end), "device": result.device}
@@ -108,6 +108,23 @@ def final_weights(result: Any) -> dict[str, Any]:
     return weights
 
 
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task an executor gave up on (after its retries): nothing of it is written, so a rerun
+    of the sweep runs its members again."""
+
+    batch_id: str
+    members: list[dict[str, Any]]  # [{"cell", "seed", "config_hash"}] as in BatchOutput
+    error: str  # one line
+    attempts: int = 1
+
+
+def batch_members(batch: Batch) -> list[dict[str, Any]]:
+    """``[{"cell", "seed", "config_hash"}]`` of a batch, in member order."""
+    return [{"cell": batch.cells[i].name, "seed": s, "config_hash": batch.cells[i].config_hash}
+            for i, s in batch.members]
+
+
 # ---------------------------------------------------------------------------------------------
 # Executors
 
@@ -116,8 +133,8 @@ class Executor(Protocol):
     name: str
 
     def run(self, tasks: Sequence[Task], on_progress: ProgressFn | None = None
-            ) -> Iterator[BatchOutput]:
-        """Run every task, yielding each output as soon as it is done (any order).
+            ) -> Iterator[BatchOutput | TaskFailure]:
+        """Run every task, yielding each output (or failure) as soon as it is done (any order).
         ``on_progress(member_steps)`` may be called while a task runs (local executors)."""
         ...
 
@@ -141,7 +158,13 @@ class LocalExecutor:
         pass
 
 
-EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor}
+def _ray_executor(**options: Any) -> Executor:
+    from relulab.executors_ray import RayExecutor  # imports ray, or says how to install it
+
+    return RayExecutor(**options)
+
+
+EXECUTORS: dict[str, Callable[..., Executor]] = {"local": LocalExecutor, "ray": _ray_executor}
 
 
 def register_executor(name: str, factory: Callable[..., Executor]) -> None:

@@ -13,11 +13,11 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relulab.executors import Executor, Task
+from relulab.executors import Executor, Task, TaskFailure
 from relulab.grid import DEFAULT_MAX_MEMBERS, Batch, Cell, SweepSpec, plan_batches
 from relulab.ids import iso_time, json_hash
 from relulab.store import SweepStore, versions
@@ -32,6 +32,8 @@ class SweepSummary:
     ran: int  # members run now
     batches: int  # batches run now
     seconds: float
+    failed: list[dict[str, Any]] = field(default_factory=list)  # batches given up on, see
+    # _Invocation.fail; their members are not in `ran` and a rerun runs them again
 
 
 class _Invocation:
@@ -97,6 +99,11 @@ class _Invocation:
         try:
             for out in executor.run(tasks, on_progress):
                 batch = by_id[out.batch_id]
+                if isinstance(out, TaskFailure):
+                    self.fail(out)
+                    bar.update(max(batch.size * batch.total_steps - streamed[0], 0))
+                    streamed[0] = 0
+                    continue
                 self.store.write_batch(out.batch_id, out.table, out.members,
                                        weights=out.weights, info={
                                            "seconds": out.seconds, "started_at": out.started_at,
@@ -112,8 +119,19 @@ class _Invocation:
         finally:
             bar.close()
 
+    def fail(self, failure: TaskFailure) -> None:
+        """Record a batch the executor gave up on (nothing of it is written)."""
+        self.run.setdefault("failed", []).append({
+            "batch_id": failure.batch_id, "members": len(failure.members),
+            "cells": sorted({m["cell"] for m in failure.members}),
+            "attempts": failure.attempts, "error": failure.error})
+        self.store.write_manifest(self.manifest)
+
     def end(self, status: str) -> None:
-        """Record the end of this invocation (``complete`` or ``interrupted``)."""
+        """Record the end of this invocation (``complete``, ``failed`` when batches failed,
+        or ``interrupted``)."""
+        if status == "complete" and self.run.get("failed"):
+            status = "failed"
         self.run.update(status=status, ended_at=iso_time())
         self.store.write_manifest(self.manifest)
 
@@ -134,9 +152,10 @@ def run_sweep(spec: SweepSpec, root: str | os.PathLike, *, executor: Executor,
         inv.start(executor, device, max_members, command)
         inv.execute(executor, device, save_weights, progress)
         inv.end("complete")
+        failed = inv.run.get("failed", [])
         return SweepSummary(store.root, len(cells), len(cells) * len(spec.seeds), inv.skipped,
-                            sum(b.size for b in inv.batches), len(inv.batches),
-                            time.perf_counter() - t0)
+                            sum(b.size for b in inv.batches) - sum(f["members"] for f in failed),
+                            len(inv.batches) - len(failed), time.perf_counter() - t0, failed)
     except BaseException:
         if inv.run.get("status") == "running":
             try:

@@ -114,8 +114,8 @@ def test_final_weights_as_safetensors(tmp_path):
 def test_registered_executor_runs_the_sweep_from_the_cli(tmp_path):
     """``register_executor(name, factory)`` makes ``--executor name`` construct it, run every
     batch through its ``run`` (here in reverse order) and close it."""
-    with pytest.raises(Exception, match="unknown executor 'ray'"):
-        get_executor("ray")
+    with pytest.raises(Exception, match="unknown executor 'recording'"):
+        get_executor("recording")
     made = []
 
     class Recording:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,12 +50,15 @@ def print_headline(root: Path, title: str) -> None:
 
 
 def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: int,
-         save_weights: bool, progress: bool) -> None:
+         save_weights: bool, progress: bool, options: dict[str, Any] | None = None) -> None:
     from relulab.executors import get_executor
     from relulab.sweep import run_sweep
 
-    runner = get_executor(executor)
-    dev = str(resolve_device(device))
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu or cuda, got '{device}'")
+    runner = get_executor(executor, **(options or {}))
+    # a remote executor resolves `auto` on each worker (the driver may have no GPU)
+    dev = device if getattr(runner, "resolves_device", False) else str(resolve_device(device))
     try:
         summary = run_sweep(spec, out, executor=runner, device=dev, max_members=max_members,
                             save_weights=save_weights, progress=progress)
@@ -63,6 +67,32 @@ def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: in
     console.print(f"{summary.cells} cells x {len(spec.seeds)} seeds: {summary.skipped} members "
                   f"already done, {summary.ran} run in {summary.batches} batches on {dev} "
                   f"({summary.seconds:.1f} s). Results: {out}/results")
+    if summary.failed:
+        _report_failures(summary.failed)
+
+
+def _report_failures(failed: list[dict[str, Any]]) -> None:
+    """Print the failed batches to stderr and exit 1 (a rerun of the command retries them)."""
+    members = sum(f["members"] for f in failed)
+    lines = [f"error: {len(failed)} batches ({members} members) failed; rerun the same "
+             "command to retry them:"]
+    lines += [f"  batch {f['batch_id']} ({f['members']} members of {', '.join(f['cells'])}, "
+              f"{f['attempts']} attempts): {f['error']}" for f in failed[:10]]
+    if len(failed) > 10:
+        lines.append(f"  ... and {len(failed) - 10} more (see manifest.json)")
+    print("\n".join(lines), file=sys.stderr)
+    raise typer.Exit(code=1)
+
+
+def _executor_options(executor: str, address: str | None, cpus_per_task: int | None,
+                      gpus_per_task: float | None, retries: int | None) -> dict[str, Any]:
+    given = {"address": address, "cpus_per_task": cpus_per_task,
+             "gpus_per_task": gpus_per_task, "retries": retries}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and executor != "ray":
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ConfigError(f"{flags} only apply to --executor ray")
+    return given
 
 
 @user_errors
@@ -74,7 +104,18 @@ def sweep(
              "widths=50/75,10/15)")] = None,
     seeds: Annotated[int, typer.Option(help="seeds per cell (0..S-1)")] = 4,
     set_: SetOpt = None,
-    executor: Annotated[str, typer.Option(help="where batches run: local")] = "local",
+    executor: Annotated[str, typer.Option(
+        help="where batches run: local (this process) | ray (one Ray task per batch)")
+    ] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="ray: cluster to join, auto | HOST:PORT | ray://HOST:PORT "
+             "[default: start a local Ray instance sized to this machine]")] = None,
+    cpus_per_task: Annotated[int | None, typer.Option(
+        help="ray: CPUs (torch threads) per batch [1]")] = None,
+    gpus_per_task: Annotated[float | None, typer.Option(
+        help="ray: GPUs per batch [1 if the cluster has GPUs, else 0]")] = None,
+    retries: Annotated[int | None, typer.Option(
+        help="ray: resubmissions of a batch whose worker died [2]")] = None,
     device: DeviceOpt = "auto",
     max_members: Annotated[int, typer.Option(
         help="most (cell, seed) members per batched run (a kill loses at most one)")
@@ -91,7 +132,8 @@ def sweep(
     spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
                      tuple(overrides.items()))
     spec.cells()  # validate every grid point before touching the folder
-    _run(spec, out, executor, device, max_members, save_weights, progress)
+    options = _executor_options(executor, address, cpus_per_task, gpus_per_task, retries)
+    _run(spec, out, executor, device, max_members, save_weights, progress, options)
 
 
 @user_errors

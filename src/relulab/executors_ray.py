@@ -1,0 +1,140 @@
+"""The Ray executor: each batch of a sweep runs as one Ray task, on a local instance or a cluster.
+
+Where results are written: the **driver** writes them. A worker runs :func:`run_task` (no file
+I/O) and returns its :class:`~relulab.executors.BatchOutput` (an Arrow table, member list and
+CPU tensors) through Ray's object store; the driver writes it into the results folder exactly as
+with the local executor (one writer holding the folder's lock, one atomic file per finished
+batch). So a cluster needs no shared filesystem, workers need no write access, and the resume
+guarantees (the results file is the batch's done-marker) are the local executor's.
+
+Failures: a task whose worker process dies (killed, out of memory, node lost) is resubmitted by
+Ray up to ``retries`` times. An exception raised by the training itself is not retried (the
+same config and seed fail the same way). A task that still fails comes back as a
+:class:`~relulab.executors.TaskFailure`; the sweep records it, finishes the rest and reports it,
+and a rerun runs its members again.
+
+Devices: the worker resolves ``auto`` itself: ``cuda`` when Ray gave the task a GPU, else
+``cpu``. On a cluster with GPUs each task asks for one GPU by default (one batch per GPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from relulab.config import ConfigError
+from relulab.executors import BatchOutput, ProgressFn, Task, TaskFailure, batch_members, run_task
+
+INSTALL_HINT = ("--executor ray needs Ray, which is not installed: "
+                "pip install -e '.[ray]' (or pip install 'ray>=2.9')")
+DEFAULT_RETRIES = 2  # resubmissions of a task whose worker died
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a ConfigError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return ray
+
+
+def run_on_worker(task: Task, threads: int) -> BatchOutput:
+    """What a Ray task runs: resolve the device here (Ray sets the visible GPUs), then
+    :func:`run_task` with ``threads`` torch threads (the task's CPUs)."""
+    import torch
+
+    device = task.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda but this Ray task has no GPU (use --gpus-per-task 1)")
+    torch.set_num_threads(threads)
+    return run_task(dataclasses.replace(task, device=device))
+
+
+def one_line(exc: BaseException) -> str:
+    """A Ray error as one line: the training's own exception when there is one."""
+    cause = getattr(exc, "cause", None)
+    err = cause if isinstance(cause, BaseException) else exc
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
+class RayExecutor:
+    """Runs each task as a Ray task (``num_cpus=cpus_per_task``, ``num_gpus=gpus_per_task``),
+    yielding outputs as they finish. Connects on the first non-empty ``run``: to ``address``
+    (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``), or, without one, to the Ray instance
+    this process already started, or else starts a local instance sized to the machine."""
+
+    name = "ray"
+    resolves_device = True  # the sweep passes --device as given; workers resolve "auto"
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1,
+                 gpus_per_task: float | None = None, retries: int = DEFAULT_RETRIES):
+        if cpus_per_task < 1:
+            raise ConfigError(f"--cpus-per-task must be positive, got {cpus_per_task}")
+        if gpus_per_task is not None and gpus_per_task < 0:
+            raise ConfigError(f"--gpus-per-task must be >= 0, got {gpus_per_task}")
+        if retries < 0:
+            raise ConfigError(f"--retries must be >= 0, got {retries}")
+        self.address, self.cpus_per_task = address, cpus_per_task
+        self.gpus_per_task, self.retries = gpus_per_task, retries
+        self._ray = import_ray()
+        self._started = False  # True when this executor started Ray (and so shuts it down)
+
+    def _connect(self) -> Any:
+        ray = self._ray
+        if ray.is_initialized():
+            return ray
+        try:
+            ray.init(address=self.address, include_dashboard=False, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = self.address or "a new local instance"
+            raise ConfigError(f"cannot start Ray at {where}: {one_line(exc)}") from None
+        self._started = True
+        return ray
+
+    def _gpus(self, ray: Any) -> float:
+        if self.gpus_per_task is not None:
+            return self.gpus_per_task
+        return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+    def run(self, tasks: Sequence[Task], on_progress: ProgressFn | None = None
+            ) -> Iterator[BatchOutput | TaskFailure]:
+        """Submit every task, then yield each output (or failure) as it finishes."""
+        if not tasks:
+            return
+        ray = self._connect()
+        remote = ray.remote(run_on_worker).options(
+            num_cpus=self.cpus_per_task, num_gpus=self._gpus(ray), max_retries=self.retries,
+            retry_exceptions=False)
+        pending = {remote.remote(task, self.cpus_per_task): task for task in tasks}
+        try:
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(ref)
+                try:
+                    out = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    attempts = 1 + (self.retries if _worker_died(ray, exc) else 0)
+                    out = TaskFailure(task.batch.batch_id, batch_members(task.batch),
+                                      one_line(exc), attempts)
+                yield out
+        finally:
+            for ref in pending:  # the driver stopped early (error, Ctrl-C): drop the rest
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        if self._started and self._ray.is_initialized():
+            self._ray.shutdown()
+        self._started = False
+
+
+def _worker_died(ray: Any, exc: BaseException) -> bool:
+    """True for errors Ray retries (the worker or its node died), not the task's own."""
+    died = tuple(getattr(ray.exceptions, n) for n in ("WorkerCrashedError", "NodeDiedError",
+                                                      "OutOfMemoryError")
+                 if hasattr(ray.exceptions, n))
+    return isinstance(exc, died)

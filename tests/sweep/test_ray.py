@@ -1,0 +1,155 @@
+"""``--executor ray`` on a local Ray cluster started once for this module (``num_cpus=2``):
+same rows as the local executor, a killed worker is retried, a batch that keeps failing is
+recorded and rerun; Ray missing or an unknown executor is a one-line exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sweep_helpers import CLI_SET, tiny_spec
+from typer.testing import CliRunner
+
+from relulab.cli import app
+from relulab.executors import get_executor
+from relulab.query import query
+from relulab.sweep import run_sweep
+
+GRID = ["--grid", "p=0,1", "--seeds", "2", "--max-members", "2"]  # 2 batches of 2 members
+KEY = "cell, seed, layer, epoch"
+METRICS = ("rho_greedy", "rho_hungarian", "eval_loss", "train_loss")
+TASK_TITLE = b"ray::run_on_worker"  # a Ray worker's process title while it runs our task
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+def sweep_ray(out: Path, *extra: str):
+    return CliRunner().invoke(app, ["sweep", "demo", "--out", str(out), "--no-progress",
+                                    "--device", "cpu", "--executor", "ray", *GRID, *CLI_SET,
+                                    *extra])
+
+
+def rows(root: Path) -> list[dict]:
+    return query(root, f"SELECT {KEY}, {', '.join(METRICS)} FROM results "
+                       f"ORDER BY {KEY}").to_pylist()
+
+
+def assert_each_member_once(root: Path) -> None:
+    """Every (cell, seed) of GRID has its 3 rows (init + 2 epochs, 1 layer), none twice."""
+    got = query(root, "SELECT cell, seed, count(*) AS n FROM results GROUP BY cell, seed "
+                      "ORDER BY cell, seed").to_pylist()
+    assert [(r["cell"], r["seed"], r["n"]) for r in got] == [
+        ("p=0", 0, 3), ("p=0", 1, 3), ("p=1", 0, 3), ("p=1", 1, 3)]
+
+
+class WorkerKiller(threading.Thread):
+    """Kills (SIGKILL) the first Ray worker seen running a sweep batch, once."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.killed: list[int] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.killed:
+            for proc in Path("/proc").iterdir():
+                try:
+                    if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(
+                            TASK_TITLE):
+                        os.kill(int(proc.name), signal.SIGKILL)
+                        self.killed.append(int(proc.name))
+                        return
+                except (OSError, ValueError):
+                    continue
+            time.sleep(0.05)
+
+
+def test_ray_gives_the_local_rows(ray_cluster, tmp_path):
+    run_sweep(tiny_spec(seeds=2, grid=["p=0,1"]), tmp_path / "local",
+              executor=get_executor("local"), max_members=2)
+    result = sweep_ray(tmp_path / "ray")
+    assert result.exit_code == 0, result.output
+    assert "4 run in 2 batches" in result.output
+    local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
+    assert len(local) == len(remote) == 2 * 2 * 3
+    for a, b in zip(local, remote, strict=True):
+        assert [a[k] for k in ("cell", "seed", "layer", "epoch")] == \
+            [b[k] for k in ("cell", "seed", "layer", "epoch")]
+        for metric in METRICS:  # same program on the same CPU; only thread counts may differ
+            if a[metric] is None:  # losses of epoch 0
+                assert b[metric] is None
+            else:
+                assert b[metric] == pytest.approx(a[metric], rel=1e-5, abs=1e-6)
+    run = json.loads((tmp_path / "ray" / "manifest.json").read_text())["runs"][-1]
+    assert run["executor"] == "ray" and run["status"] == "complete"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(ray_cluster, tmp_path):
+    killer = WorkerKiller()
+    killer.start()
+    result = sweep_ray(tmp_path, "--retries", "2")
+    killer.stop.set()
+    killer.join()
+    assert killer.killed, "no worker was running a batch"
+    assert result.exit_code == 0, result.output
+    assert_each_member_once(tmp_path)
+    run = json.loads((tmp_path / "manifest.json").read_text())["runs"][-1]
+    assert run["status"] == "complete" and run["batches_written"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_batch_that_keeps_failing_is_recorded_and_a_rerun_finishes(ray_cluster, tmp_path):
+    killer = WorkerKiller()
+    killer.start()
+    failed = sweep_ray(tmp_path, "--retries", "0")
+    killer.join()
+    assert failed.exit_code == 1, failed.output
+    assert "error: 1 batches (2 members) failed; rerun the same command" in failed.output
+    assert "WorkerCrashedError" in failed.output and "1 attempts" in failed.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    run = manifest["runs"][-1]
+    assert run["status"] == "failed" and run["batches_written"] == 1
+    assert [f["members"] for f in run["failed"]] == [2]
+    again = sweep_ray(tmp_path)
+    assert again.exit_code == 0, again.output
+    assert "2 members already done, 2 run in 1 batches" in again.output
+    assert_each_member_once(tmp_path)
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    result = CliRunner().invoke(app, ["sweep", "demo", "--out", str(tmp_path / "s"),
+                                      "--executor", "ray", "--no-progress", *CLI_SET])
+    assert result.exit_code == 2, result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --executor ray needs Ray")
+    assert "pip install -e '.[ray]'" in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--executor", "bogus"], "unknown executor 'bogus' (known: local, ray)"),
+    (["--cpus-per-task", "2"], "--cpus-per-task only apply to --executor ray"),
+    (["--executor", "ray", "--cpus-per-task", "0"], "--cpus-per-task must be positive"),
+    (["--executor", "ray", "--retries", "-1"], "--retries must be >= 0"),
+])
+def test_bad_executor_options_are_exit_2(tmp_path, extra, message):
+    result = CliRunner().invoke(app, ["sweep", "demo", "--out", str(tmp_path / "s"),
+                                      "--no-progress", *CLI_SET, *extra])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith("error:") and message in result.output
+    assert not (tmp_path / "s").exists()
