@@ -64,9 +64,10 @@ def one_line(exc: BaseException) -> str:
 
 class RayExecutor:
     """Runs each task as a Ray task (``num_cpus=cpus_per_task``, ``num_gpus=gpus_per_task``),
-    yielding outputs as they finish. Connects on the first non-empty ``run``: to ``address``
-    (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``), or, without one, to the Ray instance
-    this process already started, or else starts a local instance sized to the machine."""
+    yielding outputs as they finish. Connects to ``address`` (``auto``, ``HOST:PORT`` or
+    ``ray://HOST:PORT``) when constructed; without one, on the first non-empty ``run``, to the
+    Ray instance this process already started, or else to a new local instance sized to the
+    machine (so a resume with nothing left to run starts nothing)."""
 
     name = "ray"
     resolves_device = True  # the sweep passes --device as given; workers resolve "auto"
@@ -83,6 +84,8 @@ class RayExecutor:
         self.gpus_per_task, self.retries = gpus_per_task, retries
         self._ray = import_ray()
         self._started = False  # True when this executor started Ray (and so shuts it down)
+        if address is not None:  # a wrong address fails before the sweep writes anything
+            self._connect()
 
     def _connect(self) -> Any:
         ray = self._ray
