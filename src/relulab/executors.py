@@ -26,7 +26,9 @@ from relulab.ids import iso_time
 from relulab.schema import result_rows
 from relulab.store import results_table
 
-ProgressFn = Callable[[int], None]  # receives member-steps completed since the last call
+# on_progress(member_steps, batch_id=None): member-steps completed since the last call, of the
+# batch ``batch_id`` (None: the one batch in flight, for executors that run one at a time)
+ProgressFn = Callable[..., None]
 
 
 # ---------------------------------------------------------------------------------------------

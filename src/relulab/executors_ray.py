@@ -13,6 +13,10 @@ same config and seed fail the same way). A task that still fails comes back as a
 :class:`~relulab.executors.TaskFailure`; the sweep records it, finishes the rest and reports it,
 and a rerun runs its members again.
 
+Progress: with a progress callback, workers send ``(batch id, member-steps)`` about once a second
+through a Ray queue (a small actor); the driver forwards them while it waits, so the bar moves
+mid-batch.
+
 Devices: the worker resolves ``auto`` itself: ``cuda`` when Ray gave the task a GPU, else
 ``cpu``. On a cluster with GPUs each task asks for one GPU by default (one batch per GPU).
 """
@@ -20,7 +24,8 @@ Devices: the worker resolves ``auto`` itself: ``cuda`` when Ray gave the task a 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from relulab.config import ConfigError
@@ -29,6 +34,8 @@ from relulab.executors import BatchOutput, ProgressFn, Task, TaskFailure, batch_
 INSTALL_HINT = ("--executor ray needs Ray, which is not installed: "
                 "pip install -e '.[ray]' (or pip install 'ray>=2.9')")
 DEFAULT_RETRIES = 2  # resubmissions of a task whose worker died
+PROGRESS_EVERY_S = 1.0  # a worker sends its progress at most this often
+POLL_S = 0.5  # the driver forwards progress at least this often while it waits
 
 
 def import_ray() -> Any:
@@ -40,9 +47,25 @@ def import_ray() -> Any:
     return ray
 
 
-def run_on_worker(task: Task, threads: int) -> BatchOutput:
+def progress_sender(queue: Any, batch_id: str, every_s: float) -> Callable[[int], None]:
+    """An ``on_progress`` for :func:`run_task` that puts ``(batch_id, member_steps)`` on the
+    Ray ``queue`` at most every ``every_s`` seconds (fire and forget: never waits)."""
+    unsent, last = [0], [time.monotonic()]
+
+    def send(member_steps: int) -> None:
+        unsent[0] += member_steps
+        if time.monotonic() - last[0] >= every_s:
+            queue.actor.put_nowait.remote((batch_id, unsent[0]))
+            unsent[0], last[0] = 0, time.monotonic()
+
+    return send
+
+
+def run_on_worker(task: Task, threads: int, queue: Any = None,
+                  every_s: float = PROGRESS_EVERY_S) -> BatchOutput:
     """What a Ray task runs: resolve the device here (Ray sets the visible GPUs), then
-    :func:`run_task` with ``threads`` torch threads (the task's CPUs)."""
+    :func:`run_task` with ``threads`` torch threads (the task's CPUs), sending progress to
+    ``queue`` when there is one."""
     import torch
 
     device = task.device
@@ -51,7 +74,8 @@ def run_on_worker(task: Task, threads: int) -> BatchOutput:
     elif device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda but this Ray task has no GPU (use --gpus-per-task 1)")
     torch.set_num_threads(threads)
-    return run_task(dataclasses.replace(task, device=device))
+    on_progress = None if queue is None else progress_sender(queue, task.batch.batch_id, every_s)
+    return run_task(dataclasses.replace(task, device=device), on_progress)
 
 
 def one_line(exc: BaseException) -> str:
@@ -73,7 +97,8 @@ class RayExecutor:
     resolves_device = True  # the sweep passes --device as given; workers resolve "auto"
 
     def __init__(self, address: str | None = None, cpus_per_task: int = 1,
-                 gpus_per_task: float | None = None, retries: int = DEFAULT_RETRIES):
+                 gpus_per_task: float | None = None, retries: int = DEFAULT_RETRIES,
+                 progress_every_s: float = PROGRESS_EVERY_S):
         if cpus_per_task < 1:
             raise ConfigError(f"--cpus-per-task must be positive, got {cpus_per_task}")
         if gpus_per_task is not None and gpus_per_task < 0:
@@ -82,6 +107,7 @@ class RayExecutor:
             raise ConfigError(f"--retries must be >= 0, got {retries}")
         self.address, self.cpus_per_task = address, cpus_per_task
         self.gpus_per_task, self.retries = gpus_per_task, retries
+        self.progress_every_s = progress_every_s
         self._ray = import_ray()
         self._started = False  # True when this executor started Ray (and so shuts it down)
         if address is not None:  # a wrong address fails before the sweep writes anything
@@ -113,26 +139,49 @@ class RayExecutor:
         remote = ray.remote(run_on_worker).options(
             num_cpus=self.cpus_per_task, num_gpus=self._gpus(ray), max_retries=self.retries,
             retry_exceptions=False)
-        pending = {remote.remote(task, self.cpus_per_task): task for task in tasks}
+        queue = None
+        if on_progress is not None:
+            from ray.util.queue import Queue
+
+            queue = Queue(actor_options={"num_cpus": 0})
+        pending = {remote.remote(task, self.cpus_per_task, queue, self.progress_every_s): task
+                   for task in tasks}
         try:
             while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                task = pending.pop(ref)
-                try:
-                    out = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    attempts = 1 + (self.retries if _worker_died(ray, exc) else 0)
-                    out = TaskFailure(task.batch.batch_id, batch_members(task.batch),
-                                      one_line(exc), attempts)
-                yield out
+                ready, _ = ray.wait(list(pending), num_returns=1,
+                                    timeout=None if queue is None else POLL_S)
+                done = [(ref, pending.pop(ref)) for ref in ready]
+                if queue is not None:
+                    _forward(queue, {t.batch.batch_id for t in pending.values()}, on_progress)
+                for ref, task in done:
+                    yield self._output(ray, ref, task)
         finally:
             for ref in pending:  # the driver stopped early (error, Ctrl-C): drop the rest
                 ray.cancel(ref, force=True)
+            if queue is not None:
+                queue.shutdown()
+
+    def _output(self, ray: Any, ref: Any, task: Task) -> BatchOutput | TaskFailure:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            attempts = 1 + (self.retries if _worker_died(ray, exc) else 0)
+            return TaskFailure(task.batch.batch_id, batch_members(task.batch), one_line(exc),
+                               attempts)
 
     def close(self) -> None:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+
+
+def _forward(queue: Any, running: set[str], on_progress: Callable[..., None]) -> None:
+    """Hand the progress the workers queued to ``on_progress(member_steps, batch_id)``; reports
+    of batches no longer running are dropped (the driver already counted them as finished)."""
+    size = queue.qsize()
+    for batch_id, member_steps in queue.get_nowait_batch(size) if size else []:
+        if batch_id in running:
+            on_progress(member_steps, batch_id)
 
 
 def _worker_died(ray: Any, exc: BaseException) -> bool:

@@ -88,28 +88,29 @@ class _Invocation:
         bar = tqdm(total=sum(b.size * b.total_steps for b in self.batches),
                    disable=not progress, unit=" seed-steps", unit_scale=True, mininterval=1.0,
                    dynamic_ncols=True, desc=f"cells {cells_done}/{len(self.cells)}")
-        streamed = [0]  # member-steps reported by the executor for the batch in flight
+        streamed: dict[str | None, int] = {}  # member-steps reported per batch in flight
 
-        def on_progress(member_steps: int) -> None:
-            streamed[0] += member_steps
+        def on_progress(member_steps: int, batch_id: str | None = None) -> None:
+            streamed[batch_id] = streamed.get(batch_id, 0) + member_steps
             bar.update(member_steps)
+
+        def finished(batch: Batch) -> None:  # the bar gets the rest of the batch's steps
+            reported = streamed.pop(batch.batch_id, 0) + streamed.pop(None, 0)
+            bar.update(max(batch.size * batch.total_steps - reported, 0))
 
         tasks = [Task(b, device, save_weights, self.spec.preset) for b in self.batches]
         by_id = {b.batch_id: b for b in self.batches}
         try:
-            for out in executor.run(tasks, on_progress):
+            for out in executor.run(tasks, on_progress if progress else None):
                 batch = by_id[out.batch_id]
+                finished(batch)
                 if isinstance(out, TaskFailure):
                     self.fail(out)
-                    bar.update(max(batch.size * batch.total_steps - streamed[0], 0))
-                    streamed[0] = 0
                     continue
                 self.store.write_batch(out.batch_id, out.table, out.members,
                                        weights=out.weights, info={
                                            "seconds": out.seconds, "started_at": out.started_at,
                                            "finished_at": out.finished_at, "device": out.device})
-                bar.update(max(batch.size * batch.total_steps - streamed[0], 0))
-                streamed[0] = 0
                 for m in out.members:
                     self.left[m["cell"]] -= 1
                     cells_done += self.left[m["cell"]] == 0

@@ -76,12 +76,34 @@ class WorkerKiller(threading.Thread):
             time.sleep(0.05)
 
 
-def test_ray_gives_the_local_rows(ray_cluster, tmp_path):
-    run_sweep(tiny_spec(seeds=2, grid=["p=0,1"]), tmp_path / "local",
-              executor=get_executor("local"), max_members=2)
-    result = sweep_ray(tmp_path / "ray")
-    assert result.exit_code == 0, result.output
-    assert "4 run in 2 batches" in result.output
+class ProgressSpy:
+    """Wraps an executor, recording the ``on_progress(member_steps, batch_id)`` calls."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.calls = inner, inner.name, []
+
+    def run(self, tasks, on_progress=None):
+        def spy(member_steps, batch_id=None):
+            self.calls.append((batch_id, member_steps))
+            on_progress(member_steps, batch_id)
+
+        yield from self.inner.run(tasks, spy)
+
+    def close(self):
+        self.inner.close()
+
+
+def test_ray_gives_the_local_rows_and_streams_progress(ray_cluster, tmp_path):
+    spec = tiny_spec(seeds=2, grid=["p=0,1"])  # as GRID: 2 batches of 2 members, 40 steps
+    run_sweep(spec, tmp_path / "local", executor=get_executor("local"), max_members=2)
+    spy = ProgressSpy(get_executor("ray", progress_every_s=0.0))  # send every step
+    summary = run_sweep(spec, tmp_path / "ray", executor=spy, max_members=2, progress=True)
+    assert (summary.ran, summary.batches, summary.failed) == (4, 2, [])
+    per_batch: dict[str, int] = {}
+    for batch_id, member_steps in spy.calls:
+        per_batch[batch_id] = per_batch.get(batch_id, 0) + member_steps
+    assert per_batch and all(b is not None for b in per_batch)  # streamed, by batch
+    assert all(0 < steps <= 2 * 40 for steps in per_batch.values())
     local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
     assert len(local) == len(remote) == 2 * 2 * 3
     for a, b in zip(local, remote, strict=True):
