@@ -175,3 +175,41 @@ def test_bad_executor_options_are_exit_2(tmp_path, extra, message):
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith("error:") and message in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_failed_batch_is_recorded_exit_1_and_a_rerun_runs_only_it(tmp_path):
+    """The driver's side of failures, without Ray: an executor gives up on the first batch
+    (TaskFailure); the other is written, the command exits 1 with a summary; a rerun runs just
+    the failed members and every (cell, seed) ends up there once."""
+    from relulab.executors import EXECUTORS, TaskFailure, batch_members, register_executor
+
+    class GivesUpOnFirst:
+        name = "gives-up"
+
+        def run(self, tasks, on_progress=None):
+            first, *rest = tasks
+            yield TaskFailure(first.batch.batch_id, batch_members(first.batch),
+                              "WorkerCrashedError: the worker died", attempts=3)
+            yield from get_executor("local").run(rest, on_progress)
+
+        def close(self):
+            pass
+
+    register_executor("gives-up", GivesUpOnFirst)
+    args = ["sweep", "demo", "--out", str(tmp_path), "--no-progress", "--device", "cpu", *GRID,
+            *CLI_SET]
+    try:
+        failed = CliRunner().invoke(app, [*args, "--executor", "gives-up"])
+    finally:
+        EXECUTORS.pop("gives-up")
+    assert failed.exit_code == 1, failed.output
+    assert "2 run in 1 batches" in failed.output
+    assert "error: 1 batches (2 members) failed; rerun the same command" in failed.output
+    assert "(2 members of p=0, 3 attempts): WorkerCrashedError: the worker died" in failed.output
+    run = json.loads((tmp_path / "manifest.json").read_text())["runs"][-1]
+    assert run["status"] == "failed" and run["batches_written"] == 1
+    assert run["failed"][0]["cells"] == ["p=0"] and run["failed"][0]["attempts"] == 3
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "2 members already done, 2 run in 1 batches" in again.output
+    assert_each_member_once(tmp_path)

@@ -58,14 +58,16 @@ def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: in
         raise ConfigError(f"--device must be auto, cpu or cuda, got '{device}'")
     runner = get_executor(executor, **(options or {}))
     # a remote executor resolves `auto` on each worker (the driver may have no GPU)
-    dev = device if getattr(runner, "resolves_device", False) else str(resolve_device(device))
+    per_worker = getattr(runner, "resolves_device", False)
+    dev = device if per_worker else str(resolve_device(device))
     try:
         summary = run_sweep(spec, out, executor=runner, device=dev, max_members=max_members,
                             save_weights=save_weights, progress=progress)
     finally:
         runner.close()
     console.print(f"{summary.cells} cells x {len(spec.seeds)} seeds: {summary.skipped} members "
-                  f"already done, {summary.ran} run in {summary.batches} batches on {dev} "
+                  f"already done, {summary.ran} run in {summary.batches} batches on {dev}"
+                  f"{' (per worker)' if per_worker and dev == 'auto' else ''} "
                   f"({summary.seconds:.1f} s). Results: {out}/results")
     if summary.failed:
         _report_failures(summary.failed)
@@ -109,13 +111,13 @@ def sweep(
     ] = "local",
     address: Annotated[str | None, typer.Option(
         help="ray: cluster to join, auto | HOST:PORT | ray://HOST:PORT "
-             "[default: start a local Ray instance sized to this machine]")] = None,
+             "(default: start a local Ray instance sized to this machine)")] = None,
     cpus_per_task: Annotated[int | None, typer.Option(
-        help="ray: CPUs (torch threads) per batch [1]")] = None,
+        help="ray: CPUs (torch threads) per batch (default 1)")] = None,
     gpus_per_task: Annotated[float | None, typer.Option(
-        help="ray: GPUs per batch [1 if the cluster has GPUs, else 0]")] = None,
+        help="ray: GPUs per batch (default 1 if the cluster has GPUs, else 0)")] = None,
     retries: Annotated[int | None, typer.Option(
-        help="ray: resubmissions of a batch whose worker died [2]")] = None,
+        help="ray: resubmissions of a batch whose worker died (default 2)")] = None,
     device: DeviceOpt = "auto",
     max_members: Annotated[int, typer.Option(
         help="most (cell, seed) members per batched run (a kill loses at most one)")
