@@ -47,18 +47,29 @@ def import_ray() -> Any:
     return ray
 
 
-def progress_sender(queue: Any, batch_id: str, every_s: float) -> Callable[[int], None]:
-    """An ``on_progress`` for :func:`run_task` that puts ``(batch_id, member_steps)`` on the
-    Ray ``queue`` at most every ``every_s`` seconds (fire and forget: never waits)."""
-    unsent, last = [0], [time.monotonic()]
+def progress_sender(queue: Any, batch_id: str, every_s: float
+                    ) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """``(on_progress, flush)``: ``on_progress`` for :func:`run_task` puts ``(batch_id,
+    member_steps)`` on the Ray ``queue`` at most every ``every_s`` seconds without waiting;
+    ``flush`` sends the rest and waits until everything sent is queued (so the driver, once it
+    sees the task done, finds all of the task's progress in the queue)."""
+    unsent, last, sent = [0], [time.monotonic()], []
 
     def send(member_steps: int) -> None:
         unsent[0] += member_steps
         if time.monotonic() - last[0] >= every_s:
-            queue.actor.put_nowait.remote((batch_id, unsent[0]))
+            sent.append(queue.actor.put_nowait.remote((batch_id, unsent[0])))
             unsent[0], last[0] = 0, time.monotonic()
 
-    return send
+    def flush() -> None:
+        if unsent[0]:
+            sent.append(queue.actor.put_nowait.remote((batch_id, unsent[0])))
+            unsent[0] = 0
+        import ray
+
+        ray.get(sent)
+
+    return send, flush
 
 
 def run_on_worker(task: Task, threads: int, queue: Any = None,
@@ -74,8 +85,12 @@ def run_on_worker(task: Task, threads: int, queue: Any = None,
     elif device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda but this Ray task has no GPU (use --gpus-per-task 1)")
     torch.set_num_threads(threads)
-    on_progress = None if queue is None else progress_sender(queue, task.batch.batch_id, every_s)
-    return run_task(dataclasses.replace(task, device=device), on_progress)
+    if queue is None:
+        return run_task(dataclasses.replace(task, device=device))
+    on_progress, flush = progress_sender(queue, task.batch.batch_id, every_s)
+    out = run_task(dataclasses.replace(task, device=device), on_progress)
+    flush()
+    return out
 
 
 def one_line(exc: BaseException) -> str:
@@ -150,10 +165,9 @@ class RayExecutor:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1,
                                     timeout=None if queue is None else POLL_S)
-                done = [(ref, pending.pop(ref)) for ref in ready]
-                if queue is not None:
+                if queue is not None:  # before the finished tasks leave `pending`
                     _forward(queue, {t.batch.batch_id for t in pending.values()}, on_progress)
-                for ref, task in done:
+                for ref, task in [(ref, pending.pop(ref)) for ref in ready]:
                     yield self._output(ray, ref, task)
         finally:
             for ref in pending:  # the driver stopped early (error, Ctrl-C): drop the rest
@@ -177,7 +191,7 @@ class RayExecutor:
 
 def _forward(queue: Any, running: set[str], on_progress: Callable[..., None]) -> None:
     """Hand the progress the workers queued to ``on_progress(member_steps, batch_id)``; reports
-    of batches no longer running are dropped (the driver already counted them as finished)."""
+    of batches already finished are dropped (late reports of a killed attempt)."""
     size = queue.qsize()
     for batch_id, member_steps in queue.get_nowait_batch(size) if size else []:
         if batch_id in running:

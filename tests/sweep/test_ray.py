@@ -54,8 +54,19 @@ def assert_each_member_once(root: Path) -> None:
         ("p=0", 0, 3), ("p=0", 1, 3), ("p=1", 0, 3), ("p=1", 1, 3)]
 
 
+def descends_from_this_process(pid: int) -> bool:
+    """True if ``pid``'s parent chain reaches this test process (our Ray cluster's workers)."""
+    while pid > 1:
+        if pid == os.getpid():
+            return True
+        status = Path(f"/proc/{pid}/status").read_text()
+        pid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
+    return False
+
+
 class WorkerKiller(threading.Thread):
-    """Kills (SIGKILL) the first Ray worker seen running a sweep batch, once."""
+    """Kills (SIGKILL) the first worker of this module's Ray cluster seen running a sweep
+    batch, once."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -67,7 +78,7 @@ class WorkerKiller(threading.Thread):
             for proc in Path("/proc").iterdir():
                 try:
                     if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(
-                            TASK_TITLE):
+                            TASK_TITLE) and descends_from_this_process(int(proc.name)):
                         os.kill(int(proc.name), signal.SIGKILL)
                         self.killed.append(int(proc.name))
                         return
@@ -102,18 +113,18 @@ def test_ray_gives_the_local_rows_and_streams_progress(ray_cluster, tmp_path):
     per_batch: dict[str, int] = {}
     for batch_id, member_steps in spy.calls:
         per_batch[batch_id] = per_batch.get(batch_id, 0) + member_steps
-    assert per_batch and all(b is not None for b in per_batch)  # streamed, by batch
-    assert all(0 < steps <= 2 * 40 for steps in per_batch.values())
+    # streamed by batch, all of it (each batch's members x steps) before the batch finished
+    assert sorted(per_batch.values()) == [2 * 40, 2 * 40] and None not in per_batch
     local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
     assert len(local) == len(remote) == 2 * 2 * 3
     for a, b in zip(local, remote, strict=True):
         assert [a[k] for k in ("cell", "seed", "layer", "epoch")] == \
             [b[k] for k in ("cell", "seed", "layer", "epoch")]
-        for metric in METRICS:  # same program on the same CPU; only thread counts may differ
+        for metric in METRICS:  # same program; thread counts (summation order) may differ
             if a[metric] is None:  # losses of epoch 0
                 assert b[metric] is None
             else:
-                assert b[metric] == pytest.approx(a[metric], rel=1e-5, abs=1e-6)
+                assert b[metric] == pytest.approx(a[metric], rel=1e-4, abs=1e-5)
     run = json.loads((tmp_path / "ray" / "manifest.json").read_text())["runs"][-1]
     assert run["executor"] == "ray" and run["status"] == "complete"
 
