@@ -224,3 +224,39 @@ def test_failed_batch_is_recorded_exit_1_and_a_rerun_runs_only_it(tmp_path):
     assert again.exit_code == 0, again.output
     assert "2 members already done, 2 run in 1 batches" in again.output
     assert_each_member_once(tmp_path)
+
+
+def test_one_batch_per_gpu_by_default_and_workers_resolve_the_device():
+    """Without --gpus-per-task a task asks for one GPU when the cluster has any, else none;
+    a worker resolves --device auto itself and refuses cuda without a GPU."""
+    pytest.importorskip("ray")
+    import torch
+
+    from relulab.config import ConfigError
+    from relulab.executors import Task
+    from relulab.executors_ray import RayExecutor, run_on_worker
+    from relulab.grid import plan_batches
+
+    class Cluster:
+        def __init__(self, resources):
+            self.resources = resources
+
+        def cluster_resources(self):
+            return self.resources
+
+    executor = RayExecutor()  # no address: connects only when it has tasks to run
+    assert executor._gpus(Cluster({"CPU": 64.0, "GPU": 8.0})) == 1.0
+    assert executor._gpus(Cluster({"CPU": 2.0})) == 0.0
+    assert RayExecutor(gpus_per_task=0.5)._gpus(Cluster({"GPU": 8.0})) == 0.5
+    spec = tiny_spec(seeds=1, grid=["p=0"], epochs="1", steps_per_epoch="2")
+    (batch,) = plan_batches(spec.cells(), spec.seeds)
+    threads = torch.get_num_threads()
+    try:
+        out = run_on_worker(Task(batch, device="auto"), threads=1)
+        assert out.device == ("cuda" if torch.cuda.is_available() else "cpu")
+        assert torch.get_num_threads() == 1 and out.table.num_rows == 1 * 1 * 2
+        if not torch.cuda.is_available():
+            with pytest.raises(ConfigError, match="no GPU"):
+                run_on_worker(Task(batch, device="cuda"), threads=1)
+    finally:
+        torch.set_num_threads(threads)  # the worker's setting, not this test process's
