@@ -69,6 +69,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="relulab-ray-bench-"))
     timed_sweep(tmp / "warm-up", get_executor("local"))  # first-call costs of this process
     local_s, tasks = timed_sweep(tmp / "local", get_executor("local"), ARGS.repeats)
+    torch.set_num_threads(1)
+    local1_s, _ = timed_sweep(tmp / "local1", get_executor("local"), ARGS.repeats)
+    torch.set_num_threads(ARGS.cpus)
     t0 = time.perf_counter()
     ray.init(num_cpus=ARGS.cpus, include_dashboard=False, logging_level="WARNING")
     init_s = time.perf_counter() - t0
@@ -79,7 +82,8 @@ def main() -> None:
                                 ARGS.repeats)
     noop_ms = noop_roundtrip_ms(ray)
     ray.shutdown()
-    rows = [("local executor", local_s), ("ray.init (local instance)", init_s),
+    rows = [("local executor", local_s), ("local executor, 1 torch thread", local1_s),
+            ("ray.init (local instance)", init_s),
             ("ray, cold workers, 1 CPU/task", cold_s),
             (f"ray, warm, {ARGS.cpus} CPUs/task (serial)", serial_s),
             ("ray, warm, 1 CPU/task (parallel)", parallel_s)]
