@@ -50,21 +50,24 @@ def import_ray() -> Any:
 def progress_sender(queue: Any, batch_id: str, every_s: float
                     ) -> tuple[Callable[[int], None], Callable[[], None]]:
     """``(on_progress, flush)``: ``on_progress`` for :func:`run_task` puts ``(batch_id,
-    member_steps)`` on the Ray ``queue`` at most every ``every_s`` seconds without waiting;
-    ``flush`` sends the rest and waits until everything sent is queued (so the driver, once it
-    sees the task done, finds all of the task's progress in the queue)."""
-    unsent, last, sent = [0], [time.monotonic()], []
+    member-steps done so far)`` on the Ray ``queue`` at most every ``every_s`` seconds without
+    waiting; ``flush`` sends the total and waits until everything sent is queued (so the driver,
+    once it sees the task done, finds all of the task's progress in the queue). Totals, not
+    increments: a retried attempt starts again from 0 and the driver counts only the maximum."""
+    done, last, sent = [0, 0], [time.monotonic()], []  # [member-steps, sent so far]
+
+    def put() -> None:
+        sent.append(queue.actor.put_nowait.remote((batch_id, done[0])))
+        done[1], last[0] = done[0], time.monotonic()
 
     def send(member_steps: int) -> None:
-        unsent[0] += member_steps
+        done[0] += member_steps
         if time.monotonic() - last[0] >= every_s:
-            sent.append(queue.actor.put_nowait.remote((batch_id, unsent[0])))
-            unsent[0], last[0] = 0, time.monotonic()
+            put()
 
     def flush() -> None:
-        if unsent[0]:
-            sent.append(queue.actor.put_nowait.remote((batch_id, unsent[0])))
-            unsent[0] = 0
+        if done[0] > done[1]:
+            put()
         import ray
 
         ray.get(sent)
@@ -161,13 +164,15 @@ class RayExecutor:
             queue = Queue(actor_options={"num_cpus": 0})
         pending = {remote.remote(task, self.cpus_per_task, queue, self.progress_every_s): task
                    for task in tasks}
+        reported = {t.batch.batch_id: 0 for t in tasks}  # running batch -> steps passed on
         try:
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1,
                                     timeout=None if queue is None else POLL_S)
-                if queue is not None:  # before the finished tasks leave `pending`
-                    _forward(queue, {t.batch.batch_id for t in pending.values()}, on_progress)
+                if queue is not None:  # before the finished tasks leave `reported`
+                    _forward(queue, reported, on_progress)
                 for ref, task in [(ref, pending.pop(ref)) for ref in ready]:
+                    reported.pop(task.batch.batch_id, None)
                     yield self._output(ray, ref, task)
         finally:
             for ref in pending:  # the driver stopped early (error, Ctrl-C): drop the rest
@@ -189,13 +194,15 @@ class RayExecutor:
         self._started = False
 
 
-def _forward(queue: Any, running: set[str], on_progress: Callable[..., None]) -> None:
-    """Hand the progress the workers queued to ``on_progress(member_steps, batch_id)``; reports
-    of batches already finished are dropped (late reports of a killed attempt)."""
+def _forward(queue: Any, reported: dict[str, int], on_progress: Callable[..., None]) -> None:
+    """Pass the workers' queued totals to ``on_progress(new member_steps, batch_id)``: for each
+    batch in ``reported`` (the running ones, with what was passed on so far, updated here) only
+    what exceeds the most reported before; reports of finished batches are dropped."""
     size = queue.qsize()
-    for batch_id, member_steps in queue.get_nowait_batch(size) if size else []:
-        if batch_id in running:
-            on_progress(member_steps, batch_id)
+    for batch_id, total in queue.get_nowait_batch(size) if size else []:
+        if batch_id in reported and total > reported[batch_id]:
+            on_progress(total - reported[batch_id], batch_id)
+            reported[batch_id] = total
 
 
 def _worker_died(ray: Any, exc: BaseException) -> bool:

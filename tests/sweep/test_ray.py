@@ -260,3 +260,29 @@ def test_one_batch_per_gpu_by_default_and_workers_resolve_the_device():
                 run_on_worker(Task(batch, device="cuda"), threads=1)
     finally:
         torch.set_num_threads(threads)  # the worker's setting, not this test process's
+
+
+def test_progress_counts_the_most_any_attempt_reached_and_drops_finished_batches():
+    """Workers report totals; a retried attempt restarts from 0, so the driver passes on only
+    what exceeds the most reported before (the bar never counts a batch twice)."""
+    from relulab.executors_ray import _forward
+
+    class Queue:  # ray.util.queue.Queue's two calls used by _forward
+        def __init__(self, items):
+            self.items = items
+
+        def qsize(self):
+            return len(self.items)
+
+        def get_nowait_batch(self, n):
+            out, self.items = self.items[:n], self.items[n:]
+            return out
+
+    calls = []
+    reported = {"a": 0, "b": 0}  # running batches; "gone" finished already
+    items = [("a", 30), ("b", 8), ("a", 10), ("gone", 99), ("a", 50), ("b", 8)]
+    _forward(Queue(items), reported, lambda n, batch_id: calls.append((batch_id, n)))
+    assert calls == [("a", 30), ("b", 8), ("a", 20)]
+    assert reported == {"a": 50, "b": 8}
+    _forward(Queue([]), reported, lambda n, batch_id: calls.append((batch_id, n)))
+    assert len(calls) == 3
