@@ -128,6 +128,7 @@ class RayExecutor:
         self.progress_every_s = progress_every_s
         self._ray = import_ray()
         self._started = False  # True when this executor started Ray (and so shuts it down)
+        self._pending: dict[Any, Task] = {}  # tasks submitted and not yet yielded
         if address is not None:  # a wrong address fails before the sweep writes anything
             self._connect()
 
@@ -164,6 +165,7 @@ class RayExecutor:
             queue = Queue(actor_options={"num_cpus": 0})
         pending = {remote.remote(task, self.cpus_per_task, queue, self.progress_every_s): task
                    for task in tasks}
+        self._pending = pending
         reported = {t.batch.batch_id: 0 for t in tasks}  # running batch -> steps passed on
         try:
             while pending:
@@ -189,6 +191,11 @@ class RayExecutor:
                                attempts)
 
     def close(self) -> None:
+        """Cancel what is still running (the driver stopped early), then, if this executor
+        started Ray or connected to a cluster, disconnect (a local instance stops with it)."""
+        for ref in self._pending:
+            self._ray.cancel(ref, force=True)
+        self._pending = {}
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False

@@ -122,17 +122,17 @@ class _Invocation:
 
     def fail(self, failure: TaskFailure) -> None:
         """Record a batch the executor gave up on (nothing of it is written)."""
-        self.run.setdefault("failed", []).append({
+        self.run.setdefault("failed_batches", []).append({
             "batch_id": failure.batch_id, "members": len(failure.members),
             "cells": sorted({m["cell"] for m in failure.members}),
             "attempts": failure.attempts, "error": failure.error})
         self.store.write_manifest(self.manifest)
 
     def end(self, status: str) -> None:
-        """Record the end of this invocation (``complete``, ``failed`` when batches failed,
-        or ``interrupted``)."""
-        if status == "complete" and self.run.get("failed"):
-            status = "failed"
+        """Record the end of this invocation (``complete``, ``partial`` when the executor gave
+        up on some batches, or ``interrupted``)."""
+        if status == "complete" and self.run.get("failed_batches"):
+            status = "partial"
         self.run.update(status=status, ended_at=iso_time())
         self.store.write_manifest(self.manifest)
 
@@ -153,7 +153,7 @@ def run_sweep(spec: SweepSpec, root: str | os.PathLike, *, executor: Executor,
         inv.start(executor, device, max_members, command)
         inv.execute(executor, device, save_weights, progress)
         inv.end("complete")
-        failed = inv.run.get("failed", [])
+        failed = inv.run.get("failed_batches", [])
         return SweepSummary(store.root, len(cells), len(cells) * len(spec.seeds), inv.skipped,
                             sum(b.size for b in inv.batches) - sum(f["members"] for f in failed),
                             len(inv.batches) - len(failed), time.perf_counter() - t0, failed)

@@ -155,8 +155,8 @@ def test_batch_that_keeps_failing_is_recorded_and_a_rerun_finishes(ray_cluster, 
     assert "WorkerCrashedError" in failed.output and "1 attempts" in failed.output
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     run = manifest["runs"][-1]
-    assert run["status"] == "failed" and run["batches_written"] == 1
-    assert [f["members"] for f in run["failed"]] == [2]
+    assert run["status"] == "partial" and run["batches_written"] == 1
+    assert [f["members"] for f in run["failed_batches"]] == [2]
     again = sweep_ray(tmp_path)
     assert again.exit_code == 0, again.output
     assert "2 members already done, 2 run in 1 batches" in again.output
@@ -218,8 +218,9 @@ def test_failed_batch_is_recorded_exit_1_and_a_rerun_runs_only_it(tmp_path):
     assert "error: 1 batches (2 members) failed; rerun the same command" in failed.output
     assert "(2 members of p=0, 3 attempts): WorkerCrashedError: the worker died" in failed.output
     run = json.loads((tmp_path / "manifest.json").read_text())["runs"][-1]
-    assert run["status"] == "failed" and run["batches_written"] == 1
-    assert run["failed"][0]["cells"] == ["p=0"] and run["failed"][0]["attempts"] == 3
+    assert run["status"] == "partial" and run["batches_written"] == 1
+    (failure,) = run["failed_batches"]
+    assert failure["cells"] == ["p=0"] and failure["attempts"] == 3
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.output
     assert "2 members already done, 2 run in 1 batches" in again.output
