@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"store", "query"},  # torch-free storage
     {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
      "theory"},  # torch maths
-    {"optim", "fused", "engine"},  # training
+    {"optim", "fused", "group", "checkpoint", "engine"},  # training
     {"stats", "experiments", "fidelity"},  # what is measured and run
     {"executors", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
