@@ -97,6 +97,15 @@ def train_cmd(
                      if out is not None else "no --out, nothing saved")
             console.print(f"interrupted after step {stopped.state.step} ({where})")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_summary(result, preset, str(dev))
+    recorder.print_summary(console)
+    if out is not None:
+        save_run(result, out, recorder.tables())
+        (out / CHECKPOINT).unlink(missing_ok=True)
+        console.print(f"run written to {out}")
+
+
+def _print_summary(result: TrainResult, preset: str, dev: str) -> None:
     table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
     for col in ("seed", "train loss", "eval loss", "status"):
         table.add_column(col)
@@ -105,11 +114,6 @@ def train_cmd(
                       f"{float(result.eval_loss[i]):.4g}",
                       "diverged" if bool(result.diverged[i]) else "ok")
     console.print(table)
-    recorder.print_summary(console)
-    if out is not None:
-        save_run(result, out, recorder.tables())
-        (out / CHECKPOINT).unlink(missing_ok=True)
-        console.print(f"run written to {out}")
 
 
 def _checkpointer(out: Path | None, info: dict, recorder: StatsRecorder, cfg: RunConfig):
