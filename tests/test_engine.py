@@ -85,7 +85,7 @@ def test_given_nets_are_used_as_they_are_and_not_redrawn(monkeypatch):
     def no_drawing(*args, **kwargs):
         raise AssertionError("train_group(nets=...) drew nets")
 
-    monkeypatch.setattr(engine, "_draw_nets", no_drawing)
+    monkeypatch.setattr(engine, "draw_nets", no_drawing)
     given = train(cfg, [0, 1], nets=(teacher, student))
     for a, b in zip(given.student.parameters(), drawn.student.parameters(), strict=True):
         assert torch.equal(a, b)  # same start, same data: the same run

@@ -12,11 +12,11 @@ import relulab
 SRC = Path(relulab.__file__).parent
 # Lowest first: a module may import from its own layer or any layer below.
 LAYERS: list[set[str]] = [
-    {"config", "presets", "grid", "schema", "ids"},  # torch-free basics
+    {"config", "presets", "grid", "schema", "ids", "interrupts"},  # torch-free basics
     {"store", "query"},  # torch-free storage
     {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
      "theory"},  # torch maths
-    {"optim", "fused", "engine"},  # training
+    {"optim", "fused", "group", "checkpoint", "engine"},  # training
     {"stats", "experiments", "fidelity"},  # what is measured and run
     {"executors", "executors_ray", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)

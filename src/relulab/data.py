@@ -27,6 +27,14 @@ class BatchStream(Protocol):
         precomputed targets (None otherwise: the caller runs the teacher)."""
         ...
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything needed to continue the stream bit-identically (for checkpoints)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Continue from :meth:`state_dict` (on a stream built from the same data)."""
+        ...
+
 
 class DataSource(Protocol):
     input_shape: tuple[int, ...]
@@ -54,7 +62,48 @@ def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Gene
     return x.to(dtype)
 
 
-class FiniteStream:
+def generator_states(generators: Sequence[torch.Generator]) -> Tensor:
+    """The states of ``generators`` stacked ``(S, L)`` (uint8), for checkpoints."""
+    return torch.stack([g.get_state() for g in generators])
+
+
+def set_generator_states(generators: Sequence[torch.Generator], states: Tensor) -> None:
+    if states.shape[0] != len(generators):
+        raise ValueError(f"checkpoint holds {states.shape[0]} generator states, "
+                         f"the stream has {len(generators)}")
+    for g, st in zip(generators, states, strict=True):
+        g.set_state(st.clone())  # a fresh tensor: set_state ignores a storage offset
+
+
+class _Resumable:
+    """Checkpointing of a stream that draws in chunks: the generators' states just before the
+    current chunk was drawn, and the position in it, are everything a resumed stream needs to
+    continue bit-identically (it redraws the chunk)."""
+
+    generators: list[torch.Generator]
+    pos: int
+    _before: Tensor | None = None  # generator states before the current chunk's draw
+
+    def _remember(self) -> None:
+        self._before = generator_states(self.generators)
+
+    def _redraw(self) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Tensor]:
+        drawn = self._before is not None
+        states = self._before if drawn else generator_states(self.generators)
+        return {"generator_states": states, "pos": torch.tensor([self.pos, int(drawn)])}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        set_generator_states(self.generators, state["generator_states"])
+        pos, drawn = (int(v) for v in state["pos"])
+        if drawn:
+            self._redraw()
+        self.pos = pos
+
+
+class FiniteStream(_Resumable):
     """Iterates a fixed training set of N samples per seed in passes, each seed reshuffled
     with its own generator every pass; batches wrap across passes.
 
@@ -71,7 +120,11 @@ class FiniteStream:
         self.has_targets = targets is not None
         self._new_pass()
 
+    def _redraw(self) -> None:
+        self._new_pass()
+
     def _new_pass(self) -> None:
+        self._remember()
         perm = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
         s = perm.shape[0]
         flat = (perm + torch.arange(s)[:, None] * self.n).flatten().to(self.tensors[0].device)
@@ -101,7 +154,7 @@ class FiniteStream:
         return out[0], (out[1] if self.has_targets else None)
 
 
-class ReplacementStream:
+class ReplacementStream(_Resumable):
     """Minibatches drawn i.i.d. with replacement from a fixed training set of N samples per
     seed (the two-layer original's ``random.choices``). Each seed's indices come from its own
     generator in chunks of ``chunk`` steps, so a seed's batches do not depend on the others."""
@@ -120,18 +173,23 @@ class ReplacementStream:
     def next(self) -> tuple[Tensor, Tensor | None]:
         b = self.batch_size
         if self.idx is None or self.pos == self.chunk:
-            idx = torch.stack([torch.randint(self.n, (self.chunk * b,), generator=g)
-                               for g in self.generators])  # (S, chunk*B)
-            self.idx = (idx + self.offset).to(self.tensors[0].device)
+            self._redraw()
             self.pos = 0
+        assert self.idx is not None
         rows = self.idx[:, self.pos * b:(self.pos + 1) * b].reshape(-1)  # (S*B,)
         self.pos += 1
         out = [t.index_select(0, rows).reshape(self.num_seeds, b, *t.shape[1:])
                for t in self.tensors]
         return out[0], (out[1] if self.has_targets else None)
 
+    def _redraw(self) -> None:
+        self._remember()
+        idx = torch.stack([torch.randint(self.n, (self.chunk * self.batch_size,), generator=g)
+                           for g in self.generators])  # (S, chunk*B)
+        self.idx = (idx + self.offset).to(self.tensors[0].device)
 
-class FreshStream:
+
+class FreshStream(_Resumable):
     """Fresh samples every step, drawn per seed (own generator, own distribution) in chunks of
     ``chunk`` steps."""
 
@@ -146,15 +204,19 @@ class FreshStream:
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         if self.buf is None or self.pos == self.chunk:
-            n = self.chunk * self.batch_size
-            self.buf = torch.stack([
-                draw(c.kind, c.std, (n, *self.shape), generator=g, dtype=self.dtype)
-                for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
+            self._redraw()
             self.pos = 0
         b = self.batch_size
         out = self.buf[:, self.pos * b:(self.pos + 1) * b]
         self.pos += 1
         return out, None
+
+    def _redraw(self) -> None:
+        self._remember()
+        n = self.chunk * self.batch_size
+        self.buf = torch.stack([
+            draw(c.kind, c.std, (n, *self.shape), generator=g, dtype=self.dtype)
+            for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
 
 
 @dataclass

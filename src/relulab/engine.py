@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
 from typing import Any
 
 import torch
@@ -28,13 +27,15 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from relulab import fused, optim
-from relulab.config import ConfigError, RunConfig, group_key
+from relulab.checkpoint import TrainState, capture, restore
+from relulab.config import RunConfig
 from relulab.data import BatchStream, DataSource, SyntheticSource
-from relulab.networks import Net, concat, predict
+from relulab.group import build, build_group, check_group, draw_nets, predict_chunked
+from relulab.networks import Net
 from relulab.optim import loss_and_grads, loss_scale, mse_per_seed
-from relulab.rng import data_seed, generator
-from relulab.students import make_students
-from relulab.teachers import make_teachers
+
+__all__ = ["Interrupted", "StatsContext", "TrainResult", "build", "build_group", "train",
+           "train_group"]
 
 
 @dataclass
@@ -55,6 +56,16 @@ class StatsContext:
 
 
 Callback = Callable[[StatsContext], None]
+CheckpointFn = Callable[[TrainState], None]
+
+
+class Interrupted(Exception):  # noqa: N818  (a stop, not an error)
+    """Training stopped between two steps because ``stop()`` said so; ``state`` continues it
+    (also passed to the checkpoint callback before this is raised)."""
+
+    def __init__(self, state: TrainState):
+        super().__init__(f"interrupted after step {state.step}")
+        self.state = state
 
 
 @dataclass
@@ -72,57 +83,6 @@ class TrainResult:
     device: str = "cpu"
     cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
     loop_seconds: float = 0.0  # training loop only (excludes building nets and data)
-
-
-# --- building members: teachers, students, data ---------------------------------------------
-
-def _check_group(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> None:
-    if len(cfgs) != len(seeds) or not seeds:
-        raise ConfigError("need one config per seed and at least one seed")
-    if len({group_key(c) for c in cfgs}) != 1:
-        raise ConfigError("configs in one batched run must have equal shapes and schedules")
-
-
-def _draw_nets(cfgs: Sequence[RunConfig], seeds: Sequence[int], src: DataSource,
-               device: torch.device | str) -> tuple[Net, Net]:
-    """Teachers and students of the members, each from its own generators; equal-config runs
-    are drawn together."""
-    dtype = getattr(torch, cfgs[0].dtype)
-    data_seeds = [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)]
-    needs_tuning = any(c.teacher.bias_tuning or c.teacher.standardize_output for c in cfgs)
-    tuning = src.eval_inputs() if needs_tuning else None
-    teachers, students, a = [], [], 0
-    for c, equal in groupby(cfgs):  # consecutive members [a, b) with one config
-        b = a + len(list(equal))
-        teachers.append(make_teachers(
-            c.teacher, [generator(c.root_seed, s, "teacher") for s in data_seeds[a:b]],
-            tuning_inputs=None if tuning is None else tuning[a:b], dtype=dtype, device=device))
-        students.append(make_students(
-            c, [generator(c.root_seed, s, "student") for s in seeds[a:b]], dtype=dtype,
-            device=device))
-        a = b
-    return concat(teachers), concat(students)
-
-
-def build_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
-                device: torch.device | str = "cpu", source: DataSource | None = None
-                ) -> tuple[Net, Net, DataSource]:
-    """Teachers, students and data for members ``(cfgs[i], seeds[i])``."""
-    cfgs, seeds = list(cfgs), list(seeds)
-    _check_group(cfgs, seeds)
-    src = source or SyntheticSource.for_members(cfgs, seeds, device)
-    return (*_draw_nets(cfgs, seeds, src, device), src)
-
-
-def build(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = "cpu",
-          source: DataSource | None = None) -> tuple[Net, Net, DataSource]:
-    """Teachers, students and data source for ``seeds`` of one config."""
-    return build_group([cfg] * len(list(seeds)), list(seeds), device=device, source=source)
-
-
-@torch.no_grad()
-def _predict_chunked(net: Net, x: Tensor, chunk: int = 8192) -> Tensor:
-    return torch.cat([predict(net, x[:, i:i + chunk]) for i in range(0, x.shape[1], chunk)], 1)
 
 
 # --- the training loop ----------------------------------------------------------------------
@@ -145,6 +105,9 @@ class _Run:
     opt_state: optim.FiniteState
     train_loss: Tensor  # (S,) mean over the last epoch (NaN when frozen)
     step: int = 0
+    epoch: int = 0  # whole epochs done
+    epoch_steps: int = 0  # steps done in the epoch under way
+    loss_sum: Tensor | None = None  # (S,) running loss of the epoch under way
     last_batch: tuple[Tensor, Tensor] | None = None
     eval_loss: Tensor | None = None  # (S,) after the last epoch (NaN when frozen)
     rows: list[dict] = field(default_factory=list)
@@ -163,19 +126,19 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
            source: DataSource | None, nets: tuple[Net, Net] | None,
            max_steps: int | None) -> _Run:
     """Nets (drawn, or a copy of the given student), data with teacher targets, optimizer."""
-    _check_group(cfgs, seeds)
+    check_group(cfgs, seeds)
     src = source or SyntheticSource.for_members(cfgs, seeds, device)
     if nets is None:
-        teacher, student = _draw_nets(cfgs, seeds, src, device)
+        teacher, student = draw_nets(cfgs, seeds, src, device)
     else:
         teacher, student = nets[0], nets[1].detached()
     eval_x, train_x = src.eval_inputs(), src.train_inputs()
-    train_y = None if train_x is None else _predict_chunked(teacher, train_x)
+    train_y = None if train_x is None else predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
     opt = optim.apply_if_finite(optim.from_config(o))
     return _Run(
         cfgs=cfgs, seeds=seeds, teacher=teacher, eval_x=eval_x,
-        eval_y=_predict_chunked(teacher, eval_x),
+        eval_y=predict_chunked(teacher, eval_x),
         stream=src.stream(cfg.batch_size, train_x, train_y),
         total=o.epochs * cfg.steps_per_epoch if max_steps is None else max_steps,
         opt=opt, scale=loss_scale(cfg),
@@ -209,25 +172,33 @@ def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor
     return torch.where(run.alive, loss, 0.0)
 
 
-def _train_epoch(run: _Run, lr: float | Tensor) -> int:
-    """The steps of one epoch (fewer at the end of ``total``); returns how many it took."""
-    n_steps = min(run.cfg.steps_per_epoch, run.total - run.step)
-    loss_sum = torch.zeros(len(run.seeds), device=run.eval_x.device, dtype=run.eval_x.dtype)
-    for _ in range(n_steps):
+def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
+                 bar: Any) -> None:
+    """The steps left in epoch ``run.epoch`` (fewer at the end of ``total``); raises
+    :class:`Interrupted` between two steps when ``stop()`` is true."""
+    n_steps = min(run.cfg.steps_per_epoch, run.total - run.epoch * run.cfg.steps_per_epoch)
+    if run.loss_sum is None:
+        run.loss_sum = torch.zeros(len(run.seeds), device=run.eval_x.device,
+                                   dtype=run.eval_x.dtype)
+    while run.epoch_steps < n_steps:
+        if stop is not None and stop():
+            raise Interrupted(capture(run))
         xb, yb = run.stream.next()
         if yb is None:
-            yb = _predict_chunked(run.teacher, xb)
-        loss_sum += _train_step(run, xb, yb, lr)
+            yb = predict_chunked(run.teacher, xb)
+        run.loss_sum += _train_step(run, xb, yb, lr)
         run.step += 1
+        run.epoch_steps += 1
         run.last_batch = (xb, yb)
-    run.train_loss = torch.where(run.alive, loss_sum / max(n_steps, 1), float("nan"))
-    return n_steps
+        bar.update(1)
+    run.train_loss = torch.where(run.alive, run.loss_sum / max(n_steps, 1), float("nan"))
+    run.epoch, run.epoch_steps, run.loss_sum = run.epoch + 1, 0, None
 
 
 def _eval_loss(run: _Run) -> Tensor:
     """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members)."""
     with torch.no_grad():
-        loss = mse_per_seed(_predict_chunked(run.student, run.eval_x), run.eval_y)
+        loss = mse_per_seed(predict_chunked(run.student, run.eval_x), run.eval_y)
     return torch.where(run.alive, loss, float("nan"))
 
 
@@ -265,32 +236,48 @@ def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
 def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
                 device: torch.device | str = "cpu", callbacks: Sequence[Callback] = (),
                 progress: bool = False, max_steps: int | None = None,
-                source: DataSource | None = None, nets: tuple[Net, Net] | None = None
-                ) -> TrainResult:
+                source: DataSource | None = None, nets: tuple[Net, Net] | None = None,
+                checkpoint: CheckpointFn | None = None, resume: TrainState | None = None,
+                stop: Callable[[], bool] | None = None) -> TrainResult:
     """Train members ``(cfgs[i], seeds[i])`` (equal :func:`group_key`) as one tensor program.
 
     ``max_steps`` stops early (overrides epochs). ``nets=(teacher, student)`` starts from
     given networks instead of drawing them (the student is copied, not changed). Callbacks
     run at init, every ``stats_every`` epochs and at the end. Member i's result does not
     depend on the other members.
+
+    ``checkpoint(state)`` is called after every statistics point (every epoch when
+    ``stats_every`` is 0); ``resume=state`` continues such a state bit-identically (callbacks
+    restore their own state; the init call is not repeated). ``stop()`` is polled between
+    steps: when true, ``checkpoint`` gets the state and :class:`Interrupted` is raised.
     """
     t0 = time.perf_counter()
     run = _setup(list(cfgs), list(seeds), device, source, nets, max_steps)
     every, spe = run.cfg.stats_every, run.cfg.steps_per_epoch
-    _record(run, callbacks, epoch=0)
+    if resume is None:
+        _record(run, callbacks, epoch=0)
+    else:
+        restore(run, resume)
     t_loop = time.perf_counter()
-    with tqdm(total=run.total, disable=not progress, unit="step",
+    with tqdm(total=run.total, initial=run.step, disable=not progress, unit="step",
               desc=f"train S={len(run.seeds)}", mininterval=0.5) as bar:
-        for epoch in range(math.ceil(run.total / spe)):
-            lrs, lr = _learning_rates(run, epoch)
-            bar.update(_train_epoch(run, lr))
-            _end_epoch(run, epoch + 1, lrs)
-            bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
-            last = run.step >= run.total
-            if last or (every and (epoch + 1) % every == 0):
-                _record(run, callbacks, epoch + 1, final=last)
+        try:
+            for epoch in range(run.epoch, math.ceil(run.total / spe)):
+                lrs, lr = _learning_rates(run, epoch)
+                _train_epoch(run, lr, stop, bar)
+                _end_epoch(run, epoch + 1, lrs)
+                bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
+                last = run.step >= run.total
+                if last or (every and (epoch + 1) % every == 0):
+                    _record(run, callbacks, epoch + 1, final=last)
+                if checkpoint is not None and (last or not every or (epoch + 1) % every == 0):
+                    checkpoint(capture(run))
+        except Interrupted as stopped:
+            if checkpoint is not None:
+                checkpoint(stopped.state)
+            raise
     loop_seconds = time.perf_counter() - t_loop
-    if run.total == 0:
+    if run.total == 0 and resume is None:
         _record(run, callbacks, epoch=0, final=True)
     final_eval = run.eval_loss if run.eval_loss is not None else _eval_loss(run)
     return TrainResult(run.cfg, run.seeds, run.teacher, run.student, ~run.alive,

@@ -134,6 +134,17 @@ class StatsRecorder:
                 row[key] = columns[key][i]
             self.rows.append(row)
 
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Tensors and JSON-able state for a checkpoint: rows so far and the correlations at
+        init (the winner ranks need them after a resume)."""
+        init = self.init_correlations or ()
+        return {f"init{i}": c for i, c in enumerate(init)}, {"rows": self.rows}
+
+    def load_state_dict(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        self.rows = list(meta.get("rows", []))
+        init = [tensors[f"init{i}"] for i in range(len(tensors)) if f"init{i}" in tensors]
+        self.init_correlations = tuple(init) if init else None
+
     def tables(self) -> dict[str, list[dict[str, Any]]]:
         """Row tables by name: ``{"layers": [one row per (seed, layer, recorded epoch)]}``."""
         return {"layers": list(self.rows)}

@@ -32,6 +32,7 @@ class SweepSummary:
     ran: int  # members run now
     batches: int  # batches run now
     seconds: float
+    stale: int = 0  # earlier invocations found still marked running (killed), marked stale
     failed: list[dict[str, Any]] = field(default_factory=list)  # batches given up on, see
     # _Invocation.fail; their members are not in `ran` and a rerun runs them again
 
@@ -47,6 +48,7 @@ class _Invocation:
         self.batches: list[Batch] = []
         self.left: dict[str, int] = {}  # cell -> members not finished yet
         self.skipped = 0
+        self.stale = 0
 
     def plan(self, max_members: int) -> None:
         """Check the cells against the folder, clean up leftovers, plan unfinished members."""
@@ -73,6 +75,11 @@ class _Invocation:
             "members_planned": sum(b.size for b in self.batches),
             "members_skipped": self.skipped, "batches_written": 0})
         manifest = self.manifest
+        for old in manifest.get("runs", []):  # we hold the lock: nobody else is running
+            if old.get("status") == "running":
+                old.update(status="stale", noticed_at=iso_time(),
+                           note="ended without recording its end (killed or lost power)")
+                self.stale += 1
         manifest.setdefault("cells", {}).update({c.name: c.config_hash for c in self.cells})
         manifest["runs"] = [*manifest.get("runs", []), self.run]
         manifest.update(preset=self.spec.preset, grid=self.spec.grid.to_dict(),
@@ -128,12 +135,14 @@ class _Invocation:
             "attempts": failure.attempts, "error": failure.error})
         self.store.write_manifest(self.manifest)
 
-    def end(self, status: str) -> None:
+    def end(self, status: str, error: str | None = None) -> None:
         """Record the end of this invocation (``complete``, ``partial`` when the executor gave
-        up on some batches, or ``interrupted``)."""
+        up on some batches, ``interrupted`` or ``failed``)."""
         if status == "complete" and self.run.get("failed_batches"):
             status = "partial"
         self.run.update(status=status, ended_at=iso_time())
+        if error is not None:
+            self.run["error"] = error
         self.store.write_manifest(self.manifest)
 
 
@@ -156,11 +165,14 @@ def run_sweep(spec: SweepSpec, root: str | os.PathLike, *, executor: Executor,
         failed = inv.run.get("failed_batches", [])
         return SweepSummary(store.root, len(cells), len(cells) * len(spec.seeds), inv.skipped,
                             sum(b.size for b in inv.batches) - sum(f["members"] for f in failed),
-                            len(inv.batches) - len(failed), time.perf_counter() - t0, failed)
-    except BaseException:
+                            len(inv.batches) - len(failed), time.perf_counter() - t0,
+                            stale=inv.stale, failed=failed)
+    except BaseException as exc:
         if inv.run.get("status") == "running":
+            interrupted = isinstance(exc, KeyboardInterrupt | SystemExit)
             try:
-                inv.end("interrupted")
+                inv.end("interrupted" if interrupted else "failed",
+                        None if interrupted else f"{type(exc).__name__}: {exc}")
             except Exception:  # noqa: BLE001  (keep the original error)
                 pass
         raise

@@ -52,6 +52,7 @@ def print_headline(root: Path, title: str) -> None:
 def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: int,
          save_weights: bool, progress: bool, options: dict[str, Any] | None = None) -> None:
     from relulab.executors import get_executor
+    from relulab.interrupts import EXIT_INTERRUPTED, terminate_raises
     from relulab.sweep import run_sweep
 
     if device not in ("auto", "cpu", "cuda"):
@@ -61,10 +62,19 @@ def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: in
     per_worker = getattr(runner, "resolves_device", False)
     dev = device if per_worker else str(resolve_device(device))
     try:
-        summary = run_sweep(spec, out, executor=runner, device=dev, max_members=max_members,
-                            save_weights=save_weights, progress=progress)
+        with terminate_raises():
+            summary = run_sweep(spec, out, executor=runner, device=dev,
+                                max_members=max_members, save_weights=save_weights,
+                                progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finished batches are kept in {out}; run the same command "
+                      "again to continue")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         runner.close()
+    if summary.stale:
+        console.print(f"note: {summary.stale} earlier run(s) of this sweep had been killed "
+                      "(marked stale in the manifest); continuing where they stopped")
     console.print(f"{summary.cells} cells x {len(spec.seeds)} seeds: {summary.skipped} members "
                   f"already done, {summary.ran} run in {summary.batches} batches on {dev}"
                   f"{' (per worker)' if per_worker and dev == 'auto' else ''} "

@@ -8,18 +8,28 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from relulab.cli.common import console, resolve_device, user_errors
-from relulab.config import ConfigError, parse_set_args, with_overrides
+from relulab.cli.common import console, fail, resolve_device, user_errors
+from relulab.config import ConfigError, RunConfig, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
 from relulab.stats import StatsRecorder
 from relulab.store import check_writable, ensure_dir, manifest, write_json, write_parquet
 
+CHECKPOINT = "checkpoint.safetensors"
+
 
 def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
              ) -> None:
-    """Write config, manifest and per-epoch scalars of a finished run under ``out``."""
+    """Write config, manifest, per-epoch scalars, statistics and the final teacher and
+    student weights (``weights.safetensors``) of a finished run under ``out``."""
+    from safetensors.torch import save_file
+
+    from relulab.executors import final_weights
+    from relulab.store import atomic_write
+
     ensure_dir(out)
+    weights = final_weights(result)
+    atomic_write(out / "weights.safetensors", lambda tmp: save_file(weights, tmp))
     write_parquet(out / "scalars.parquet", result.scalars)
     for name, rows in (extra_rows or {}).items():
         if rows:
@@ -28,6 +38,7 @@ def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] |
     write_json(out / "manifest.json", manifest(
         result.cfg.to_dict(), device=result.device, seeds=result.seeds,
         config_hash=result.cfg.hash(), steps=result.steps, seconds=result.seconds,
+        status="complete",
         diverged=[int(s) for s, d in zip(result.seeds, result.diverged.tolist(), strict=True)
                   if d]))
 
@@ -46,8 +57,15 @@ def train_cmd(
     stats_every: Annotated[int | None, typer.Option(
         help="statistics cadence in epochs, plus init and end (0 = only those; "
              "default: the config's stats_every)")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the interrupted run in --out from its checkpoint (same "
+                         "preset, --set, --seeds and --steps)")] = False,
 ) -> None:
-    """Train S students against the preset's teachers; print a per-seed summary."""
+    """Train S students against the preset's teachers; print a per-seed summary.
+
+    With --out, a checkpoint is written at every statistics point (every epoch when
+    stats_every is 0); Ctrl-C or SIGTERM stops at the next step, writes one and exits 130;
+    --resume continues it bit-identically."""
     cfg = get_preset(preset)
     overrides: dict[str, object] = dict(parse_set_args(set_ or []))
     if epochs is not None:
@@ -60,11 +78,34 @@ def train_cmd(
     if steps is not None and steps < 0:
         raise ConfigError(f"--steps must be >= 0, got {steps}")
     dev = resolve_device(device)
-    if out is not None:
-        check_writable(out)  # fail before training, not after it
     recorder = StatsRecorder()
-    result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
-                   callbacks=[recorder])
+    run_info = {"config_hash": cfg.hash(), "seeds": list(range(seeds)), "max_steps": steps}
+    state = _resume_state(out, resume, run_info, recorder)
+    if state == "finished":
+        console.print(f"the run in {out} has already finished; nothing to resume")
+        return
+    from relulab.engine import Interrupted
+    from relulab.interrupts import EXIT_INTERRUPTED, StopRequest
+
+    with StopRequest() as stop:
+        try:
+            result = train(cfg, range(seeds), device=dev, progress=progress, max_steps=steps,
+                           callbacks=[recorder], resume=state, stop=stop,
+                           checkpoint=_checkpointer(out, run_info, recorder, cfg))
+        except Interrupted as stopped:
+            where = (f"checkpoint in {out}; continue with the same command and --resume"
+                     if out is not None else "no --out, nothing saved")
+            console.print(f"interrupted after step {stopped.state.step} ({where})")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    _print_summary(result, preset, str(dev))
+    recorder.print_summary(console)
+    if out is not None:
+        save_run(result, out, recorder.tables())
+        (out / CHECKPOINT).unlink(missing_ok=True)
+        console.print(f"run written to {out}")
+
+
+def _print_summary(result: TrainResult, preset: str, dev: str) -> None:
     table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
     for col in ("seed", "train loss", "eval loss", "status"):
         table.add_column(col)
@@ -73,10 +114,55 @@ def train_cmd(
                       f"{float(result.eval_loss[i]):.4g}",
                       "diverged" if bool(result.diverged[i]) else "ok")
     console.print(table)
-    recorder.print_summary(console)
-    if out is not None:
-        save_run(result, out, recorder.tables())
-        console.print(f"run written to {out}")
+
+
+def _checkpointer(out: Path | None, info: dict, recorder: StatsRecorder, cfg: RunConfig):
+    """The engine's checkpoint callback for ``out`` (None without ``--out``)."""
+    if out is None:
+        return None
+    from relulab import checkpoint
+
+    def save(state: checkpoint.TrainState) -> None:
+        tensors, meta = recorder.state_dict()
+        state.put("cb", tensors)
+        state.meta["recorder"] = meta
+        ensure_dir(out)
+        checkpoint.save(out / CHECKPOINT, state, {**info, "config": cfg.to_dict()})
+
+    return save
+
+
+def _resume_state(out: Path | None, resume: bool, info: dict, recorder: StatsRecorder):
+    """The checkpoint to continue (``--resume``), after checking it belongs to this run;
+    ``"finished"`` when the run already completed; None for a new run."""
+    from relulab import checkpoint
+
+    if out is None:
+        if resume:
+            raise ConfigError("--resume needs --out (the folder of the interrupted run)")
+        return None
+    check_writable(out)  # fail before training, not after it
+    path = out / CHECKPOINT
+    if not resume:
+        if path.exists():
+            raise ConfigError(f"'{out}' holds an unfinished run ({CHECKPOINT}); pass --resume "
+                              "to continue it or choose another --out")
+        return None
+    if not path.exists():
+        if (out / "manifest.json").exists():
+            return "finished"
+        raise ConfigError(f"nothing to resume: no {CHECKPOINT} in '{out}'")
+    try:
+        state, saved = checkpoint.load(path)
+    except checkpoint.CheckpointError as exc:
+        raise fail(str(exc)) from None
+    for key in ("config_hash", "seeds", "max_steps"):
+        if saved.get(key) != info[key]:
+            raise ConfigError(f"the checkpoint in '{out}' is of another run ({key} "
+                              f"{saved.get(key)} != {info[key]}); use the same --preset, "
+                              "--set, --seeds and --steps")
+    recorder.load_state_dict(state.sub("cb"), state.meta.get("recorder", {}))
+    return state
 
 
 def presets() -> None:
