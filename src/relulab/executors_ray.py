@@ -24,6 +24,8 @@ Devices: the worker resolves ``auto`` itself: ``cuda`` when Ray gave the task a 
 from __future__ import annotations
 
 import dataclasses
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -136,11 +138,15 @@ class RayExecutor:
         ray = self._ray
         if ray.is_initialized():
             return ray
+        handlers = _python_signal_handlers()
         try:
             ray.init(address=self.address, include_dashboard=False, logging_level="WARNING")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = self.address or "a new local instance"
             raise ConfigError(f"cannot start Ray at {where}: {one_line(exc)}") from None
+        finally:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
         self._started = True
         return ray
 
@@ -199,6 +205,16 @@ class RayExecutor:
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+
+
+def _python_signal_handlers() -> dict[int, Any]:
+    """This process's Python SIGINT/SIGTERM handlers, to put back after ``ray.init``: Ray's
+    core installs its own (a crash dump and abort on SIGTERM), which would bypass the sweep's
+    clean interrupt (manifest ``interrupted``, exit 130)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    return {s: h for s, h in handlers.items() if h is not None}
 
 
 def _forward(queue: Any, reported: dict[str, int], on_progress: Callable[..., None]) -> None:

@@ -54,10 +54,12 @@ def assert_each_member_once(root: Path) -> None:
         ("p=0", 0, 3), ("p=0", 1, 3), ("p=1", 0, 3), ("p=1", 1, 3)]
 
 
-def descends_from_this_process(pid: int) -> bool:
-    """True if ``pid``'s parent chain reaches this test process (our Ray cluster's workers)."""
+def descends_from_this_process(pid: int, ancestor: int | None = None) -> bool:
+    """True if ``pid``'s parent chain reaches ``ancestor`` (default: this test process, whose
+    descendants are our Ray cluster's workers)."""
+    ancestor = os.getpid() if ancestor is None else ancestor
     while pid > 1:
-        if pid == os.getpid():
+        if pid == ancestor:
             return True
         status = Path(f"/proc/{pid}/status").read_text()
         pid = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")))
@@ -161,6 +163,63 @@ def test_batch_that_keeps_failing_is_recorded_and_a_rerun_finishes(ray_cluster, 
     assert again.exit_code == 0, again.output
     assert "2 members already done, 2 run in 1 batches" in again.output
     assert_each_member_once(tmp_path)
+
+
+def batch_workers(ancestor: int) -> list[int]:
+    """Processes below ``ancestor`` running a sweep batch as a Ray task."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(
+                    TASK_TITLE) and descends_from_this_process(int(proc.name), ancestor):
+                found.append(int(proc.name))
+        except (OSError, ValueError, StopIteration):
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds workers in /proc")
+def test_sigterm_to_a_ray_sweep_is_a_clean_interrupt(tmp_path):
+    """Ray's core installs its own SIGTERM handler (crash dump, abort); the executor puts the
+    sweep's back, so SIGTERM gives exit 130, status interrupted, and no worker left running."""
+    import subprocess
+
+    from sweep_helpers import relulab_cmd
+
+    pytest.importorskip("ray")
+    long_set = [a for a in CLI_SET if "steps_per_epoch" not in a] + [
+        "--set=steps_per_epoch=100000"]
+    proc = subprocess.Popen([*relulab_cmd(), "sweep", "demo", "--out", str(tmp_path),
+                             "--no-progress", "--device", "cpu", "--executor", "ray", *GRID,
+                             *long_set], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not batch_workers(proc.pid) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.2)
+        workers = batch_workers(proc.pid)
+        assert workers, "no batch started"
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert "interrupted: finished batches are kept" in output
+    run = json.loads((tmp_path / "manifest.json").read_text())["runs"][-1]
+    assert run["status"] == "interrupted"
+    deadline = time.monotonic() + 30  # the local instance stops with the driver
+    while any(_title(w) == TASK_TITLE for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [w for w in workers if _title(w) == TASK_TITLE]
+
+
+def _title(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()[:len(TASK_TITLE)]
+    except OSError:
+        return b""
 
 
 def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch, tmp_path):
