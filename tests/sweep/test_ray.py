@@ -35,9 +35,15 @@ def ray_cluster():
     ray.shutdown()
 
 
-def sweep_ray(out: Path, *extra: str):
+def with_steps(steps_per_epoch: int) -> list[str]:
+    """CLI_SET with longer epochs (a batch then runs long enough to be caught running)."""
+    return [a for a in CLI_SET if "steps_per_epoch" not in a] + [
+        f"--set=steps_per_epoch={steps_per_epoch}"]
+
+
+def sweep_ray(out: Path, *extra: str, settings: list[str] = CLI_SET):
     return CliRunner().invoke(app, ["sweep", "demo", "--out", str(out), "--no-progress",
-                                    "--device", "cpu", "--executor", "ray", *GRID, *CLI_SET,
+                                    "--device", "cpu", "--executor", "ray", *GRID, *settings,
                                     *extra])
 
 
@@ -135,7 +141,7 @@ def test_ray_gives_the_local_rows_and_streams_progress(ray_cluster, tmp_path):
 def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(ray_cluster, tmp_path):
     killer = WorkerKiller()
     killer.start()
-    result = sweep_ray(tmp_path, "--retries", "2")
+    result = sweep_ray(tmp_path, "--retries", "2", settings=with_steps(300))
     killer.stop.set()
     killer.join()
     assert killer.killed, "no worker was running a batch"
@@ -150,7 +156,7 @@ def test_killed_worker_is_retried_and_nothing_is_lost_or_doubled(ray_cluster, tm
 def test_batch_that_keeps_failing_is_recorded_and_a_rerun_finishes(ray_cluster, tmp_path):
     killer = WorkerKiller()
     killer.start()
-    failed = sweep_ray(tmp_path, "--retries", "0")
+    failed = sweep_ray(tmp_path, "--retries", "0", settings=with_steps(300))
     killer.join()
     assert failed.exit_code == 1, failed.output
     assert "error: 1 batches (2 members) failed; rerun the same command" in failed.output
@@ -159,7 +165,7 @@ def test_batch_that_keeps_failing_is_recorded_and_a_rerun_finishes(ray_cluster, 
     run = manifest["runs"][-1]
     assert run["status"] == "partial" and run["batches_written"] == 1
     assert [f["members"] for f in run["failed_batches"]] == [2]
-    again = sweep_ray(tmp_path)
+    again = sweep_ray(tmp_path, settings=with_steps(300))
     assert again.exit_code == 0, again.output
     assert "2 members already done, 2 run in 1 batches" in again.output
     assert_each_member_once(tmp_path)
@@ -188,8 +194,7 @@ def test_sigterm_to_a_ray_sweep_is_a_clean_interrupt(tmp_path):
     from sweep_helpers import relulab_cmd
 
     pytest.importorskip("ray")
-    long_set = [a for a in CLI_SET if "steps_per_epoch" not in a] + [
-        "--set=steps_per_epoch=100000"]
+    long_set = with_steps(100000)
     proc = subprocess.Popen([*relulab_cmd(), "sweep", "demo", "--out", str(tmp_path),
                              "--no-progress", "--device", "cpu", "--executor", "ray", *GRID,
                              *long_set], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
