@@ -100,7 +100,11 @@ def sweep(
     cfg = with_overrides(get_preset(preset), dict(overrides))
     spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
                      tuple(overrides.items()))
-    spec.cells()  # validate every grid point before touching the folder
+    from relulab.group import check_memory
+
+    dev = resolve_device(device)
+    for cell in spec.cells():  # validate every grid point before touching the folder
+        check_memory(cell.config, min(seeds, max_members), dev)
     _run(spec, out, executor, device, max_members, save_weights, progress)
 
 
