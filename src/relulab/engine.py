@@ -30,7 +30,14 @@ from relulab import fused, optim
 from relulab.checkpoint import TrainState, capture, restore
 from relulab.config import RunConfig
 from relulab.data import BatchStream, DataSource, SyntheticSource
-from relulab.group import build, build_group, check_group, draw_nets, predict_chunked
+from relulab.group import (
+    build,
+    build_group,
+    check_group,
+    check_memory,
+    draw_nets,
+    predict_chunked,
+)
 from relulab.networks import Net
 from relulab.optim import loss_and_grads, loss_scale, mse_per_seed
 
@@ -127,6 +134,7 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
            max_steps: int | None) -> _Run:
     """Nets (drawn, or a copy of the given student), data with teacher targets, optimizer."""
     check_group(cfgs, seeds)
+    check_memory(cfgs[0], len(seeds), device)
     src = source or SyntheticSource.for_members(cfgs, seeds, device)
     if nets is None:
         teacher, student = draw_nets(cfgs, seeds, src, device)

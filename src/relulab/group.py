@@ -64,3 +64,43 @@ def build(cfg: RunConfig, seeds: Sequence[int], *, device: torch.device | str = 
 @torch.no_grad()
 def predict_chunked(net: Net, x: Tensor, chunk: int = 8192) -> Tensor:
     return torch.cat([predict(net, x[:, i:i + chunk]) for i in range(0, x.shape[1], chunk)], 1)
+
+
+def memory_estimate(cfg: RunConfig, members: int) -> int:
+    """Bytes that ``members`` members of ``cfg`` hold at least while training: training and
+    eval inputs with teacher targets, teacher and student weights (student x3: gradients and
+    optimizer state) and one batch of student activations. A lower bound, for refusing runs
+    that cannot fit before any work starts."""
+    from math import prod
+
+    from relulab.networks import input_shape, layer_shapes
+
+    item = 8 if cfg.dtype == "float64" else 4
+    d, c = prod(input_shape(cfg.teacher)), cfg.teacher.output_dim
+    samples = (cfg.data.train_size or 0) + cfg.data.eval_size
+    data = samples * (d + c) * item + samples * d * 4  # float32 draws, then cast
+    teacher = sum(prod(s) for s in layer_shapes(cfg.teacher, cfg.teacher.widths))
+    student = sum(prod(s) for s in layer_shapes(cfg.teacher, cfg.student_widths))
+    side = input_shape(cfg.teacher)[-1] ** 2 if cfg.teacher.kind == "conv" else 1
+    batch = cfg.batch_size * sum(cfg.student_widths) * side
+    return members * (data + (teacher + 3 * student + 2 * batch) * item)
+
+
+def device_memory(device: torch.device | str) -> int:
+    """Total memory of ``device`` in bytes (physical RAM for the CPU)."""
+    import os
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(cfg: RunConfig, members: int, device: torch.device | str) -> None:
+    """ConfigError when ``members`` members of ``cfg`` cannot fit in ``device``'s memory."""
+    need, have = memory_estimate(cfg, members), device_memory(device)
+    if need > 0.9 * have:
+        raise ConfigError(
+            f"{members} member(s) of this config need at least {need / 2**30:.1f} GiB, more "
+            f"than the {have / 2**30:.1f} GiB of {torch.device(device).type} memory; use fewer "
+            "seeds or a smaller training set, eval set or network")

@@ -107,6 +107,20 @@ def _executor_options(executor: str, address: str | None, cpus_per_task: int | N
     return given
 
 
+def _check_cells(spec: SweepSpec, executor: str, device: str, batch_members: int) -> None:
+    """Validate every grid point before touching the folder; with a local executor, also that
+    a batch fits this machine's memory (not a Ray worker's: a worker that runs out of memory
+    is retried, then reported as a failed batch)."""
+    from relulab.group import check_memory
+
+    cells = spec.cells()
+    if executor == "ray":
+        return
+    dev = resolve_device(device)
+    for cell in cells:
+        check_memory(cell.config, batch_members, dev)
+
+
 @user_errors
 def sweep(
     preset: Annotated[str, typer.Argument(help="config preset (see `relulab presets`)")],
@@ -143,8 +157,8 @@ def sweep(
     cfg = with_overrides(get_preset(preset), dict(overrides))
     spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
                      tuple(overrides.items()))
-    spec.cells()  # validate every grid point before touching the folder
     options = _executor_options(executor, address, cpus_per_task, gpus_per_task, retries)
+    _check_cells(spec, executor, device, min(seeds, max_members))
     _run(spec, out, executor, device, max_members, save_weights, progress, options)
 
 
