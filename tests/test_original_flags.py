@@ -345,3 +345,33 @@ def test_invalid_flag_combinations_are_one_line_errors(over, msg):
     with pytest.raises(ConfigError) as err:
         small(**over)
     assert msg in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--set", "student.bn_affine=true"], "student.bn_affine needs student.batchnorm=true"),
+    (["--set", "student.frozen=0,7"], "student.frozen: layer 7 does not exist"),
+    (["--set", "N=none", "--set", "data.regenerate=true"], "data.regenerate needs a finite"),
+])
+def test_cli_invalid_flag_combinations_exit_2(tmp_path, args, msg):
+    from typer.testing import CliRunner
+
+    from relulab.cli import app
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["train", "--out", str(out), "--no-progress", *args])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+    assert msg in lines[0] and not out.exists()
+
+
+def test_cli_trains_with_the_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from relulab.cli import app
+    sets = ["student.batchnorm=true", "student.bn_before_relu=true", "student.bn_affine=true",
+            "teacher.batchnorm=true", "student.normalize=row_and_bias", "student.frozen=0",
+            "loss=cross_entropy", "data.regenerate=true", "N=64", "steps_per_epoch=4"]
+    args = [a for s in sets for a in ("--set", s)]
+    res = CliRunner().invoke(app, ["train", "--preset", "luck-fc-small", "--seeds", "2",
+                                   "--epochs", "2", "--out", str(tmp_path / "r"),
+                                   "--no-progress", *args])
+    assert res.exit_code == 0, res.output

@@ -139,7 +139,7 @@ def make_teachers(cfg: TeacherConfig, generators: list[torch.Generator], *,
                       for w in net.weights[:-1])  # (S, n_l), set by tune_biases
         net = replace(net, batchnorm=True, bn_before_relu=cfg.bn_before_relu, bn_mean=zeros,
                       bn_var=tuple(torch.ones_like(t) for t in zeros))
-    if cfg.bias_tuning or cfg.standardize_output or cfg.batchnorm:
+    if cfg.needs_eval_set:
         if tuning_inputs is None:
             raise ConfigError("bias tuning / output standardization / BN need tuning inputs")
         x = tuning_inputs.to(device="cpu", dtype=torch.float64)
