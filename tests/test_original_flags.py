@@ -66,8 +66,8 @@ def reference_modules(mods, batches, lr, loss_fn, after_step=lambda mod: None):
 
 def module_tensors(mod):
     """(weights, biases, bn scales, bn shifts, bn means, bn vars) of a plain module."""
-    lins = [m for m in mod if isinstance(m, nn.Linear)]
-    bns = [m for m in mod if isinstance(m, nn.BatchNorm1d)]
+    lins = [m for m in mod if isinstance(m, nn.Linear | nn.Conv2d)]
+    bns = [m for m in mod if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
     return ([m.weight for m in lins], [m.bias for m in lins],
             [b.weight for b in bns if b.affine], [b.bias for b in bns if b.affine],
             [b.running_mean for b in bns], [b.running_var for b in bns])
@@ -85,13 +85,18 @@ def assert_net_equals_modules(net, mods):
 
 # --- BatchNorm: before the ReLU, affine, in the teacher --------------------------------------
 
-@pytest.mark.parametrize("before,affine", [(True, True), (True, False), (False, True)])
-def test_student_batchnorm_variants_train_like_plain_modules(before, affine, as_module):
+CONV = {"teacher.kind": "conv", "teacher.image_size": 7, "m": "2,3", "N": 32}
+
+
+@pytest.mark.parametrize("before,affine,kind", [(True, True, "fc"), (True, False, "fc"),
+                                                (False, True, "fc"), (True, True, "conv")])
+def test_student_batchnorm_variants_train_like_plain_modules(before, affine, kind, as_module):
     cfg = small(**{"student.batchnorm": True, "student.bn_before_relu": before,
-                   "student.bn_affine": affine})
+                   "student.bn_affine": affine, **(CONV if kind == "conv" else {})})
     _, student, batches = engine_batches(cfg, [0, 1], 5)
     mods = [as_module(student, i).train() for i in range(2)]
-    assert any(isinstance(m, nn.BatchNorm1d) and m.affine == affine for m in mods[0])
+    bns = [m for m in mods[0] if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
+    assert len(bns) == 2 and all(b.affine == affine for b in bns)
     reference_modules(mods, batches, cfg.optim.lr, nn.functional.mse_loss)
     result = train(cfg, [0, 1], max_steps=5)
     assert_net_equals_modules(result.student, mods)
