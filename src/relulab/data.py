@@ -175,7 +175,7 @@ class RegeneratedStream:
     def next(self) -> tuple[Tensor, Tensor | None]:
         if self.step == self.epoch_steps:
             self.epoch, self.step = self.epoch + 1, 0
-            x = self.source._per_seed(f"train/{self.epoch}", self.source.train_size)
+            x = self.source._train_set(f"train/{self.epoch}")
             self.inner = self.source._sampler(x, self.batch_size, self.shuffle, None)
         self.step += 1
         return self.inner.next()
@@ -231,7 +231,12 @@ class SyntheticSource:
     def train_inputs(self) -> Tensor | None:
         if self.train_size is None:
             return None
-        return self._per_seed("train", self.train_size)
+        return self._train_set("train")
+
+    def _train_set(self, stream: str) -> Tensor:
+        """The finite training set drawn from generator stream ``stream`` (``train``, or
+        ``train/k`` for epoch k of a regenerated run)."""
+        return self._per_seed(stream, self.train_size)
 
     def stream(self, batch_size: int, train_x: Tensor | None = None,
                targets: Tensor | None = None) -> BatchStream:
