@@ -21,9 +21,10 @@ def generator() -> torch.Generator:
 
 def per_seed_module(net: Net, i: int) -> nn.Sequential:
     """Seed ``i`` of a batched net as a plain ``torch.nn`` module: Linear / Conv2d (3x3, no
-    padding), (Leaky) ReLU, BatchNorm without affine (a copy of seed i's running statistics)
-    when the net has it, then Flatten and the linear top layer. The module's parameters are
-    copies, so its autograd gradients are the reference for seed i's."""
+    padding), (Leaky) ReLU, BatchNorm (a copy of seed i's running statistics, and of its affine
+    scale and shift when the net has them) after the ReLU or before it, when the net has it,
+    then Flatten and the linear top layer. The module's parameters are copies, so its autograd
+    gradients are the reference for seed i's."""
     layers: list[nn.Module] = []
     for layer in range(net.depth):
         w, b = net.weights[layer][i], net.biases[layer][i]
@@ -34,14 +35,19 @@ def per_seed_module(net: Net, i: int) -> nn.Sequential:
         with torch.no_grad():
             lin.weight.copy_(w)
             lin.bias.copy_(b)
-        layers += [lin, nn.LeakyReLU(net.leaky_slope) if net.leaky_slope else nn.ReLU()]
+        act = nn.LeakyReLU(net.leaky_slope) if net.leaky_slope else nn.ReLU()
+        layers += [lin, act]
         if net.batchnorm:
             bn_cls = nn.BatchNorm2d if net.kind == "conv" else nn.BatchNorm1d
-            bn = bn_cls(w.shape[0], eps=BN_EPS, momentum=BN_MOMENTUM, affine=False,
-                        dtype=w.dtype)
+            bn = bn_cls(w.shape[0], eps=BN_EPS, momentum=BN_MOMENTUM,
+                        affine=bool(net.bn_weight), dtype=w.dtype)
             bn.running_mean.copy_(net.bn_mean[layer][i])
             bn.running_var.copy_(net.bn_var[layer][i])
-            layers.append(bn)
+            if net.bn_weight:
+                with torch.no_grad():
+                    bn.weight.copy_(net.bn_weight[layer][i])
+                    bn.bias.copy_(net.bn_bias[layer][i])
+            layers.insert(len(layers) - 1 if net.bn_before_relu else len(layers), bn)
     if net.kind == "conv":
         layers.append(nn.Flatten())
     top = nn.Linear(net.weights[-1].shape[2], net.weights[-1].shape[1],

@@ -86,6 +86,9 @@ def _run_interrupted(cfg, seeds, stop_after: int, tmp_path):
     ("demo", {"data.train_size": "none"}, 16),  # fresh samples
     ("luck-fc", {"optim.name": "adam"}, 9),  # deep student, Adam state
     ("demo", {"optim.momentum": "0.9", "optim.lr": "1e6"}, 11),  # diverged members frozen
+    ("demo", {"data.regenerate": "true", "data.sampling": "pass"}, 17),  # a new set per epoch
+    ("demo", {"student.batchnorm": "true", "student.bn_affine": "true",
+              "student.normalize": "fan_in"}, 12),  # BN statistics and affine parameters
 ])
 def test_resume_is_bit_identical(name, extra, stop_after, tmp_path):
     cfg = _cfg(name, **extra)

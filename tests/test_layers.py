@@ -14,7 +14,7 @@ SRC = Path(relulab.__file__).parent
 LAYERS: list[set[str]] = [
     {"config", "presets", "grid", "schema", "ids", "interrupts"},  # torch-free basics
     {"store", "query"},  # torch-free storage
-    {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
+    {"rng", "threads", "networks", "teachers", "students", "constraints", "data", "metrics",
      "theory"},  # torch maths
     {"optim", "fused", "group", "checkpoint", "engine"},  # training
     {"stats", "experiments", "fidelity"},  # what is measured and run

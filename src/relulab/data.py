@@ -219,6 +219,43 @@ class FreshStream(_Resumable):
             for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
 
 
+class RegeneratedStream:
+    """A new training set every ``epoch_steps`` batches (``data.regenerate``, the original's
+    ``regen_dataset`` flags). Epoch 0 uses the source's training set (and its targets); epoch
+    k >= 1 a set of the same size drawn from stream ``train/k`` of each member's data seed, so
+    epoch k's set does not depend on how training got there. Within an epoch the source's
+    sampling rule applies (shuffled passes or with replacement), its shuffle generators carried
+    over; regenerated sets come without targets (the engine runs the teacher on each batch)."""
+
+    def __init__(self, source: SyntheticSource, batch_size: int, train_x: Tensor,
+                 targets: Tensor | None, epoch_steps: int):
+        self.source, self.batch_size, self.epoch_steps = source, batch_size, epoch_steps
+        self.shuffle = source._gens("shuffle")
+        self.epoch, self.step = 0, 0
+        self.inner = source._sampler(train_x, batch_size, self.shuffle, targets)
+
+    def next(self) -> tuple[Tensor, Tensor | None]:
+        if self.step == self.epoch_steps:
+            self.epoch, self.step = self.epoch + 1, 0
+            x = self.source._train_set(f"train/{self.epoch}")
+            self.inner = self.source._sampler(x, self.batch_size, self.shuffle, None)
+        self.step += 1
+        return self.inner.next()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        inner = {f"inner.{k}": v for k, v in self.inner.state_dict().items()}
+        return {"epoch_step": torch.tensor([self.epoch, self.step]), **inner}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        epoch, self.step = (int(v) for v in state["epoch_step"])
+        if epoch != self.epoch:  # rebuild that epoch's set (it depends on the epoch only)
+            x = self.source._train_set(f"train/{epoch}")
+            self.inner = self.source._sampler(x, self.batch_size, self.shuffle, None)
+            self.epoch = epoch
+        self.inner.load_state_dict({k[6:]: v for k, v in state.items()
+                                    if k.startswith("inner.")})
+
+
 @dataclass
 class SyntheticSource:
     """Gaussian / uniform inputs: member i draws from ``cfgs[i]`` with the generators of
@@ -233,6 +270,7 @@ class SyntheticSource:
     device: torch.device | str = "cpu"
     dtype: torch.dtype = torch.float32
     data_seeds: list[int] | None = None
+    regenerate_every: int | None = None  # steps per epoch when data.regenerate (issue 12)
 
     def __post_init__(self) -> None:
         sizes = {(c.train_size, c.eval_size, c.sampling) for c in self.cfgs}
@@ -249,7 +287,8 @@ class SyntheticSource:
         precision, with the shared data seed where ``shared_teacher``."""
         return cls([c.data for c in cfgs], input_shape(cfgs[0].teacher), list(seeds),
                    [c.root_seed for c in cfgs], device, getattr(torch, cfgs[0].dtype),
-                   [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)])
+                   [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)],
+                   cfgs[0].steps_per_epoch if cfgs[0].data.regenerate else None)
 
     def _gens(self, stream: str, seeds: list[int] | None = None) -> list[torch.Generator]:
         seeds = self.seeds if seeds is None else seeds
@@ -267,7 +306,12 @@ class SyntheticSource:
     def train_inputs(self) -> Tensor | None:
         if self.train_size is None:
             return None
-        return self._per_seed("train", self.train_size)
+        return self._train_set("train")
+
+    def _train_set(self, stream: str) -> Tensor:
+        """The finite training set drawn from generator stream ``stream`` (``train``, or
+        ``train/k`` for epoch k of a regenerated run)."""
+        return self._per_seed(stream, self.train_size)
 
     def stream(self, batch_size: int, train_x: Tensor | None = None,
                targets: Tensor | None = None) -> BatchStream:
@@ -277,6 +321,13 @@ class SyntheticSource:
                                dtype=self.dtype)
         x = train_x if train_x is not None else self.train_inputs()
         assert x is not None
+        if self.regenerate_every is not None:
+            return RegeneratedStream(self, batch_size, x, targets, self.regenerate_every)
+        return self._sampler(x, batch_size, self._gens("shuffle"), targets)
+
+    def _sampler(self, x: Tensor, batch_size: int, gens: list[torch.Generator],
+                 targets: Tensor | None) -> BatchStream:
+        """Batches of the fixed training set ``x`` by this source's sampling rule."""
         if self.sampling == "replacement":
-            return ReplacementStream(x, batch_size, self._gens("shuffle"), targets)
-        return FiniteStream(x, batch_size, self._gens("shuffle"), targets)
+            return ReplacementStream(x, batch_size, gens, targets)
+        return FiniteStream(x, batch_size, gens, targets)

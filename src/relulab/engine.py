@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from relulab import fused, optim
+from relulab import constraints, fused, optim
 from relulab.checkpoint import TrainState, capture, restore
 from relulab.config import RunConfig
 from relulab.data import BatchStream, DataSource, SyntheticSource
@@ -39,7 +39,7 @@ from relulab.group import (
     predict_chunked,
 )
 from relulab.networks import Net
-from relulab.optim import loss_and_grads, loss_scale, mse_per_seed
+from relulab.optim import loss_and_grads, loss_per_seed, loss_scale
 
 __all__ = ["Interrupted", "StatsContext", "TrainResult", "build", "build_group", "train",
            "train_group"]
@@ -108,6 +108,7 @@ class _Run:
     opt: optim.Optimizer
     scale: float  # objective / MSE (loss_scale)
     fast: bool  # the fused SGD step applies while every member is alive
+    rules: constraints.StudentRules | None  # applied after every update (None: no rule)
     student: Net
     opt_state: optim.FiniteState
     train_loss: Tensor  # (S,) mean over the last epoch (NaN when frozen)
@@ -140,6 +141,7 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         teacher, student = draw_nets(cfgs, seeds, src, device)
     else:
         teacher, student = nets[0], nets[1].detached()
+    student, rules = constraints.prepare(cfgs[0].student, student)
     eval_x, train_x = src.eval_inputs(), src.train_inputs()
     train_y = None if train_x is None else predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
@@ -149,8 +151,8 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         eval_y=predict_chunked(teacher, eval_x),
         stream=src.stream(cfg.batch_size, train_x, train_y),
         total=o.epochs * cfg.steps_per_epoch if max_steps is None else max_steps,
-        opt=opt, scale=loss_scale(cfg),
-        fast=fused.supports(student, o.name, o.momentum, o.weight_decay),
+        opt=opt, scale=loss_scale(cfg), rules=rules, fast=o.loss != "cross_entropy"
+        and fused.supports(student, o.name, o.momentum, o.weight_decay),
         student=student, opt_state=opt.init(student.parameters()),
         train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device))
 
@@ -171,7 +173,7 @@ def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor
         if loss is not None:
             return loss
     # general path: autograd, optimizer that freezes members with non-finite loss
-    loss, grads = loss_and_grads(run.student, xb, yb, scale=run.scale)  # (S,), per member
+    loss, grads = loss_and_grads(run.student, xb, yb, scale=run.scale, loss=run.cfg.optim.loss)
     params, run.opt_state = run.opt.update(grads, run.opt_state, run.student.parameters(), lr,
                                            loss)
     run.student = run.student.with_parameters(params)
@@ -195,6 +197,8 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
         if yb is None:
             yb = predict_chunked(run.teacher, xb)
         run.loss_sum += _train_step(run, xb, yb, lr)
+        if run.rules is not None:
+            run.student = constraints.apply(run.rules, run.student, run.alive)
         run.step += 1
         run.epoch_steps += 1
         run.last_batch = (xb, yb)
@@ -205,8 +209,8 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
 
 def _eval_loss(run: _Run) -> Tensor:
     """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members)."""
-    with torch.no_grad():
-        loss = mse_per_seed(predict_chunked(run.student, run.eval_x), run.eval_y)
+    out = predict_chunked(run.student, run.eval_x)
+    loss = loss_per_seed(out, run.eval_y, run.cfg.optim.loss)
     return torch.where(run.alive, loss, float("nan"))
 
 
@@ -225,9 +229,8 @@ def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = 
     current parameters."""
     if not callbacks:
         return
-    grads = None
-    if run.last_batch is not None:
-        grads = loss_and_grads(run.student, *run.last_batch, train=False, scale=run.scale)[1]
+    grads = None if run.last_batch is None else loss_and_grads(
+        run.student, *run.last_batch, train=False, scale=run.scale, loss=run.cfg.optim.loss)[1]
     ctx = StatsContext(run.cfg, run.seeds, epoch, run.step, run.teacher, run.student,
                        run.eval_x, ~run.alive, grads, final, run.cfgs)
     for cb in callbacks:

@@ -30,8 +30,7 @@ def draw_nets(cfgs: Sequence[RunConfig], seeds: Sequence[int], src: DataSource,
     are drawn together."""
     dtype = getattr(torch, cfgs[0].dtype)
     data_seeds = [data_seed(s, c.shared_teacher) for c, s in zip(cfgs, seeds, strict=True)]
-    needs_tuning = any(c.teacher.bias_tuning or c.teacher.standardize_output for c in cfgs)
-    tuning = src.eval_inputs() if needs_tuning else None
+    tuning = src.eval_inputs() if any(c.teacher.needs_eval_set for c in cfgs) else None
     teachers, students, a = [], [], 0
     for c, equal in groupby(cfgs):  # consecutive members [a, b) with one config
         b = a + len(list(equal))

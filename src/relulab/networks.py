@@ -56,6 +56,9 @@ class Net:
     batchnorm: bool = False  # Linear -> ReLU -> BN (affine off), hidden layers only
     bn_mean: tuple[Tensor, ...] = ()  # running statistics (S, n_l) per hidden layer
     bn_var: tuple[Tensor, ...] = ()
+    bn_before_relu: bool = False  # Linear -> BN -> ReLU instead
+    bn_weight: tuple[Tensor, ...] = ()  # affine BN: scale and shift (S, n_l) per hidden layer;
+    bn_bias: tuple[Tensor, ...] = ()  # () = affine off
 
     @property
     def num_seeds(self) -> int:
@@ -71,21 +74,21 @@ class Net:
         return tuple(w.shape[1] for w in self.weights[:-1])
 
     def parameters(self) -> list[Tensor]:
-        """Weights then biases."""
-        return [*self.weights, *self.biases]
+        """Weights then biases (then the affine BN scales and shifts, when the net has them)."""
+        return [*self.weights, *self.biases, *self.bn_weight, *self.bn_bias]
 
     def with_parameters(self, params: Sequence[Tensor]) -> Net:
-        """The same net with new parameters (weights then biases, as :meth:`parameters`);
-        BatchNorm statistics are shared."""
-        depth = len(self.weights)
-        return replace(self, weights=tuple(params[:depth]), biases=tuple(params[depth:]))
+        """The same net with new parameters (in the order of :meth:`parameters`); BatchNorm
+        statistics are shared."""
+        n_layers, n_bn = len(self.weights), len(self.bn_weight)
+        a, b, c = n_layers, 2 * n_layers, 2 * n_layers + n_bn
+        return replace(self, weights=tuple(params[:a]), biases=tuple(params[a:b]),
+                       bn_weight=tuple(params[b:c]), bn_bias=tuple(params[c:]))
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Net:
         """The same net with ``fn`` applied to every tensor (parameters and BN statistics)."""
-        def each(ts: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-            return tuple(fn(t) for t in ts)
-        return Net(self.kind, each(self.weights), each(self.biases), self.leaky_slope,
-                   self.batchnorm, each(self.bn_mean), each(self.bn_var))
+        return replace(self, **{name: tuple(fn(t) for t in getattr(self, name))
+                                for name in _TENSOR_FIELDS})
 
     def select(self, idx: Tensor | slice | list[int]) -> Net:
         """The sub-batch of seeds ``idx``."""
@@ -96,6 +99,9 @@ class Net:
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Net:
         return self._map(lambda t: t.to(device=device, dtype=dtype))
+
+
+_TENSOR_FIELDS = ("weights", "biases", "bn_mean", "bn_var", "bn_weight", "bn_bias")
 
 
 def stack_seeds(per_seed: Sequence[Sequence[Tensor]]) -> tuple[Tensor, ...]:
@@ -113,22 +119,24 @@ def concat(nets: list[Net]) -> Net:
         groups = [getattr(n, attr) for n in nets]
         return tuple(torch.cat(ts, dim=0) for ts in zip(*groups, strict=True))
 
-    return Net(first.kind, cat("weights"), cat("biases"), first.leaky_slope, first.batchnorm,
-               cat("bn_mean"), cat("bn_var"))
+    return replace(first, **{name: cat(name) for name in _TENSOR_FIELDS})
 
 
 @dataclass(frozen=True)
 class Forward:
     """Everything one forward pass produces.
 
-    ``pre[l]``/``post[l]``: pre-activations and activations of hidden layer l, ``(S, N, n_l)``
-    for fc, ``(S, N, C_l, H_l, W_l)`` for conv (post is after BN when the net has BN).
-    ``output``: ``(S, N, c)``.
+    ``pre[l]``/``post[l]``: pre-activations (the activation function's input, so the gates
+    are ``gate(pre)``) and activations of hidden layer l, ``(S, N, n_l)`` for fc,
+    ``(S, N, C_l, H_l, W_l)`` for conv (post is after BN when the net has BN after the ReLU).
+    ``output``: ``(S, N, c)``. ``linear[l]``: the layer's linear (conv) output, before BN; the
+    same tensors as ``pre`` unless BN comes before the ReLU.
     """
 
     pre: tuple[Tensor, ...]
     post: tuple[Tensor, ...]
     output: Tensor
+    linear: tuple[Tensor, ...] = ()
 
 
 def activation(z: Tensor, slope: float) -> Tensor:
@@ -158,13 +166,16 @@ def _conv(h: Tensor, w: Tensor, b: Tensor) -> Tensor:
 
 
 def _batchnorm(h: Tensor, layer: int, net: Net, train: bool) -> Tensor:
-    """BatchNorm without affine of every seed's nodes (channels) at once: ``F.batch_norm`` on
-    an ``(N, S*n)`` (conv: ``(N, S*C, H, W)``) view, so the running statistics ``(S, n)`` are
-    updated in place as ``torch.nn.BatchNorm`` does (unbiased variance, momentum 0.1)."""
+    """BatchNorm (affine when the net has ``bn_weight``) of every seed's nodes (channels) at
+    once: ``F.batch_norm`` on an ``(N, S*n)`` (conv: ``(N, S*C, H, W)``) view, so the running
+    statistics ``(S, n)`` are updated in place as ``torch.nn.BatchNorm`` does (unbiased
+    variance, momentum 0.1)."""
     num_seeds, num_samples = h.shape[:2]
     flat = h.transpose(0, 1).reshape(num_samples, -1, *h.shape[3:])  # (N, S*n) | (N, S*C, H, W)
+    affine = ([t[layer].reshape(-1) for t in (net.bn_weight, net.bn_bias)] if net.bn_weight
+              else [None, None])
     out = torch.nn.functional.batch_norm(
-        flat, net.bn_mean[layer].view(-1), net.bn_var[layer].view(-1), training=train,
+        flat, net.bn_mean[layer].view(-1), net.bn_var[layer].view(-1), *affine, training=train,
         momentum=BN_MOMENTUM, eps=BN_EPS)
     return out.reshape(num_samples, num_seeds, *h.shape[2:]).transpose(0, 1)
 
@@ -176,19 +187,23 @@ def forward(net: Net, x: Tensor, *, train: bool = False) -> Forward:
     """
     pre: list[Tensor] = []
     post: list[Tensor] = []
+    linear: list[Tensor] = []
     h = x
     for layer in range(net.depth):
         w, b = net.weights[layer], net.biases[layer]
         z = _conv(h, w, b) if net.kind == "conv" else _linear(h, w, b)
+        linear.append(z)
+        if net.batchnorm and net.bn_before_relu:
+            z = _batchnorm(z, layer, net, train)
         h = activation(z, net.leaky_slope)
-        if net.batchnorm:
+        if net.batchnorm and not net.bn_before_relu:
             h = _batchnorm(h, layer, net, train)
         pre.append(z)
         post.append(h)
     if net.kind == "conv":
         h = h.flatten(2)
     out = _linear(h, net.weights[-1], net.biases[-1])
-    return Forward(tuple(pre), tuple(post), out)
+    return Forward(tuple(pre), tuple(post), out, tuple(linear))
 
 
 def predict(net: Net, x: Tensor) -> Tensor:

@@ -46,6 +46,22 @@ def mse_per_seed(out: Tensor, target: Tensor) -> Tensor:
     return (out - target).pow(2).mean(dim=(1, 2))
 
 
+def cross_entropy_per_seed(out: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of logits ``out (S, N, c)`` against the class ``argmax`` of the teacher's
+    outputs ``target (S, N, c)``, mean over samples: ``(S,)`` (the multilayer original's
+    ``cross_entropy`` flag: ``nn.CrossEntropyLoss()(out, target.max(1)[1])``)."""
+    labels = target.argmax(dim=-1)  # (S, N)
+    return torch.nn.functional.cross_entropy(out.transpose(1, 2), labels,
+                                             reduction="none").mean(dim=1)
+
+
+def loss_per_seed(out: Tensor, target: Tensor, loss: str = "mse") -> Tensor:
+    """The logged loss ``(S,)``: the MSE (for ``mse`` and ``half_sum``, as the original logs
+    them) or the cross-entropy (``cross_entropy``)."""
+    return cross_entropy_per_seed(out, target) if loss == "cross_entropy" else \
+        mse_per_seed(out, target)
+
+
 def loss_scale(cfg: RunConfig) -> float:
     """The training objective over the MSE: 1 for ``loss=mse`` (torch ``MSELoss``), c/2 for
     ``loss=half_sum`` ((1/B) Σ_batch ½ Σ_outputs (y* − y)², the two-layer original's update
@@ -54,18 +70,18 @@ def loss_scale(cfg: RunConfig) -> float:
 
 
 def loss_and_grads(student: Net, x: Tensor, y: Tensor, *, train: bool = True,
-                   scale: float = 1.0) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Per-seed MSE ``(S,)`` of ``student`` on ``(x, y)`` and the gradients of ``scale`` x MSE
-    (the objective, see :func:`loss_scale`) with respect to ``student.parameters()`` (weights
-    then biases, leading S axis). The seeds' losses are independent, so the gradient of their
-    sum is each seed's own gradient."""
+                   scale: float = 1.0, loss: str = "mse") -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Per-seed loss ``(S,)`` of ``student`` on ``(x, y)`` (:func:`loss_per_seed` of ``loss``)
+    and the gradients of ``scale`` x that loss (the objective, see :func:`loss_scale`) with
+    respect to ``student.parameters()`` (weights then biases, leading S axis). The seeds'
+    losses are independent, so the gradient of their sum is each seed's own gradient."""
     if not all(p.requires_grad for p in student.parameters()):
         student = student.with_parameters([p.detach().requires_grad_(True)
                                            for p in student.parameters()])
     params = student.parameters()
     with torch.enable_grad():
-        loss = mse_per_seed(forward(student, x, train=train).output, y)
-        return loss.detach(), torch.autograd.grad(loss.sum() * scale, params)
+        value = loss_per_seed(forward(student, x, train=train).output, y, loss)
+        return value.detach(), torch.autograd.grad(value.sum() * scale, params)
 
 
 # --- optimizers -----------------------------------------------------------------------------

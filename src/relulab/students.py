@@ -2,12 +2,14 @@
 
 Init "default" is PyTorch's ``nn.Linear``/``nn.Conv2d`` default (weights and biases
 U(-1/sqrt(fan_in), 1/sqrt(fan_in))); init "normal" draws N(0, init_std^2) weights and zero biases
-(Student Specialization). ``scale_down`` multiplies the initial weights and biases.
+(Student Specialization). ``scale_down`` multiplies the initial weights and biases. Affine BN
+starts at scale 1, shift 0 (``torch.nn.BatchNorm``); ``bias=False`` starts (and keeps) biases 0.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -43,11 +45,14 @@ def make_students(cfg: RunConfig, generators: list[torch.Generator], *,
     weights, biases = zip(*(draw_student_weights(s_cfg, shapes, generator=g)
                             for g in generators), strict=True)
     s = len(generators)
-    bn_mean: tuple[torch.Tensor, ...] = ()
-    bn_var: tuple[torch.Tensor, ...] = ()
-    if s_cfg.batchnorm:
-        bn_mean = tuple(torch.zeros(s, shape[0]) for shape in shapes[:-1])
-        bn_var = tuple(torch.ones(s, shape[0]) for shape in shapes[:-1])
+
+    def per_node(fill: float, wanted: bool) -> tuple[torch.Tensor, ...]:  # (S, n_l) per layer
+        return tuple(torch.full((s, shape[0]), fill) for shape in shapes[:-1]) if wanted else ()
+
+    bn, affine = s_cfg.batchnorm, s_cfg.bn_affine  # running statistics are updated in place:
     net = Net(cfg.teacher.kind, stack_seeds(weights), stack_seeds(biases), s_cfg.leaky_slope,
-              s_cfg.batchnorm, bn_mean, bn_var)
+              bn, per_node(0.0, bn), per_node(1.0, bn), s_cfg.bn_before_relu,
+              per_node(1.0, affine), per_node(0.0, affine))  # every tensor its own
+    if not s_cfg.bias:  # the original's no_bias: biases 0 (kept 0 by relulab.constraints)
+        net = replace(net, biases=tuple(torch.zeros_like(b) for b in net.biases))
     return net.to(device, dtype)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from relulab.config import ConfigError, TeacherConfig
-from relulab.networks import Net, forward, layer_shapes, stack_seeds
+from relulab.networks import Net, activation, forward, layer_shapes, stack_seeds
 
 NORM_EPS = 1e-5
 
@@ -69,7 +69,8 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
         if cfg.bias == "uniform":
             b = (torch.rand(out, generator=generator, dtype=torch.float64) * 2 - 1) * cfg.bias_range
         else:
-            b = torch.full((out,), cfg.bias_value, dtype=torch.float64)
+            b = torch.full((out,), cfg.bias_value if cfg.bias == "constant" else 0.0,
+                           dtype=torch.float64)
         is_output = layer == len(shapes) - 1
         if layer > 0 and cfg.fan_out_decay > 0:
             w = _fan_out_decay(w, cfg.fan_out_decay, n_in=shapes[layer - 1][0])
@@ -83,15 +84,32 @@ def draw_teacher_weights(cfg: TeacherConfig, *, generator: torch.Generator
     return weights, biases
 
 
-def tune_biases(net: Net, x: Tensor) -> Net:
-    """Bottom up, subtract each node's median pre-activation on ``x`` from its bias, so every
-    teacher node is active on ~50 % of ``x (S, N, ...)``. Returns a new net."""
+def _per_node(act: Tensor) -> Tensor:
+    """``(S, N, n)`` or conv ``(S, N, C, H, W)`` -> ``(S, n, samples)``."""
+    return act.transpose(1, 2).flatten(2) if act.dim() == 5 else act.transpose(1, 2)
+
+
+def _set_layer(net: Net, name: str, layer: int, value: Tensor) -> Net:
+    values = list(getattr(net, name))
+    values[layer] = value
+    return replace(net, **{name: tuple(values)})
+
+
+def tune_biases(net: Net, x: Tensor, *, tune: bool = True) -> Net:
+    """Bottom up, per hidden layer: subtract each node's median linear output on ``x`` from its
+    bias (``tune``), so every teacher node is active on ~50 % of ``x (S, N, ...)``; then, for a
+    net with BatchNorm, set the layer's BN statistics to the mean and unbiased variance of the BN
+    input on ``x`` (the original's teacher runs in eval mode with running statistics estimated
+    on the eval set during its tuning passes). Returns a new net."""
     for layer in range(net.depth):
-        pre = forward(net, x).pre[layer]
-        flat = pre.transpose(1, 2).flatten(2) if pre.dim() == 5 else pre.transpose(1, 2)
-        biases = list(net.biases)
-        biases[layer] = biases[layer] - flat.median(dim=2).values  # (S, n_l)
-        net = replace(net, biases=tuple(biases))
+        if tune:
+            median = _per_node(forward(net, x).linear[layer]).median(dim=2).values  # (S, n_l)
+            net = _set_layer(net, "biases", layer, net.biases[layer] - median)
+        if net.batchnorm:
+            lin = forward(net, x).linear[layer]
+            bn_in = _per_node(lin if net.bn_before_relu else activation(lin, net.leaky_slope))
+            net = _set_layer(net, "bn_mean", layer, bn_in.mean(dim=2))
+            net = _set_layer(net, "bn_var", layer, bn_in.var(dim=2))
     return net
 
 
@@ -110,17 +128,23 @@ def make_teachers(cfg: TeacherConfig, generators: list[torch.Generator], *,
                   device: torch.device | str = "cpu") -> Net:
     """S teachers, one per generator (each drawn on CPU in float64, then stacked).
 
-    ``tuning_inputs (S, N, ...)`` is required for bias tuning / output standardization.
+    ``tuning_inputs (S, N, ...)`` (the eval set) is required for bias tuning, output
+    standardization and BatchNorm statistics.
     """
     weights, biases = zip(*(draw_teacher_weights(cfg, generator=g) for g in generators),
                           strict=True)
     net = Net(cfg.kind, stack_seeds(weights), stack_seeds(biases), cfg.leaky_slope)
-    if cfg.bias_tuning or cfg.standardize_output:
+    if cfg.batchnorm:
+        zeros = tuple(torch.zeros(len(generators), w.shape[1], dtype=torch.float64)
+                      for w in net.weights[:-1])  # (S, n_l), set by tune_biases
+        net = replace(net, batchnorm=True, bn_before_relu=cfg.bn_before_relu, bn_mean=zeros,
+                      bn_var=tuple(torch.ones_like(t) for t in zeros))
+    if cfg.needs_eval_set:
         if tuning_inputs is None:
-            raise ConfigError("bias tuning / output standardization need tuning inputs")
+            raise ConfigError("bias tuning / output standardization / BN need tuning inputs")
         x = tuning_inputs.to(device="cpu", dtype=torch.float64)
-        if cfg.bias_tuning:
-            net = tune_biases(net, x)
+        if cfg.bias_tuning or cfg.batchnorm:
+            net = tune_biases(net, x, tune=cfg.bias_tuning)
         if cfg.standardize_output:
             net = standardize_output(net, x)
     return net.to(device, dtype)

@@ -52,7 +52,8 @@ def train_cmd(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     out: Annotated[Path | None, typer.Option(help="write the run under this folder")] = None,
     set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="override key=value (e.g. multi=5, optim.lr=0.05)")] = None,
+        "--set", help="override key=value (e.g. multi=5, optim.lr=0.05, the original's flags: "
+                 "student.frozen=-1, student.normalize=fan_in, loss=cross_entropy)")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     stats_every: Annotated[int | None, typer.Option(
         help="statistics cadence in epochs, plus init and end (0 = only those; "

@@ -69,6 +69,14 @@ def _numbers(value: Any) -> list[float]:
     return []
 
 
+def _check_flags(cfg: Any, section: str) -> None:  # teacher and student (issue 12)
+    _check(0.0 <= cfg.leaky_slope <= 1.0,
+           f"{section}.leaky_slope must be in [0, 1] (1 = linear), got {cfg.leaky_slope}")
+    for flag in ("bn_before_relu", "bn_affine"):
+        _check(not getattr(cfg, flag, False) or cfg.batchnorm,
+               f"{section}.{flag} needs {section}.batchnorm=true")
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     kind: Literal["fc", "conv"] = "fc"  # fully connected or convolutional teacher
@@ -77,7 +85,7 @@ class TeacherConfig:
     output_dim: int = 100  # c, linear top layer
     image_size: int = 16  # conv only: input side length
     weight_choices: tuple[float, ...] = (-0.5, -0.25, 0.0, 0.25, 0.5)  # discrete entry set
-    bias: Literal["uniform", "constant"] = "uniform"  # U(-bias_range, bias_range) or constant
+    bias: Literal["uniform", "constant", "none"] = "uniform"  # U(-range, range) | value | all 0
     bias_range: float = 0.5
     bias_value: float = -0.1  # used when bias == "constant"
     normalize: Literal["row_and_bias", "fan_in", "none"] = "row_and_bias"
@@ -86,10 +94,20 @@ class TeacherConfig:
     fan_out_decay: float = 0.0  # p: fan-out of node i divided by (i+1)^p
     bias_tuning: bool = False  # set biases so each node is active on 50 % of the eval set
     standardize_output: bool = False  # outputs mean 0, std 1 on the eval set
-    leaky_slope: float = 0.0  # 0 = ReLU
+    leaky_slope: float = 0.0  # 0 = ReLU, 1 = linear (the original's nonlinear=false)
+    # --- the original's flags (issue 12) ---
+    batchnorm: bool = False  # BN in every hidden layer, eval mode, statistics of the eval set
+    bn_before_relu: bool = False  # Linear -> BN -> ReLU instead of Linear -> ReLU -> BN
+
+    @property
+    def needs_eval_set(self) -> bool:  # bias tuning, standardization, BN statistics
+        return self.bias_tuning or self.standardize_output or self.batchnorm
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check_flags(self, "teacher")
+        _check(self.bias != "none" or not (self.bias_tuning or self.standardize_output),
+               "teacher.bias=none conflicts with bias_tuning / standardize_output")
         _check(self.input_dim >= 1, f"teacher.input_dim must be positive, got {self.input_dim}")
         _check(len(self.widths) >= 1, "teacher.widths must list at least one hidden layer")
         for w in self.widths:
@@ -111,11 +129,20 @@ class StudentConfig:
     init: Literal["default", "normal"] = "default"  # PyTorch default init or N(0, init_std^2)
     init_std: float = 0.005  # used when init == "normal"; biases then start at 0
     scale_down: float = 1.0  # multiply initial weights (and biases) by this
-    leaky_slope: float = 0.0  # 0 = ReLU
+    leaky_slope: float = 0.0  # 0 = ReLU, 1 = linear (the original's nonlinear=false)
     batchnorm: bool = False  # Linear -> ReLU -> BN (affine off)
+    # --- the original's flags (issue 12) ---
+    bn_before_relu: bool = False  # Linear -> BN -> ReLU
+    bn_affine: bool = False  # BN with a trained scale and shift per node
+    bias: bool = True  # False: every bias fixed at 0 (the original's no_bias)
+    normalize: Literal["none", "fan_in", "row_and_bias"] = "none"
+    # at init and after every step (relulab.constraints): fan_in = hidden rows to unit norm
+    # (two-layer code); row_and_bias = all rows and biases / (|row| + 1e-5) (multilayer code)
+    frozen: tuple[int, ...] = ()  # layers kept at their initial values: 0 = first, -1 = top
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check_flags(self, "student")
         _check(self.multi >= 1, f"student.multi must be >= 1, got {self.multi}")
         if self.widths is not None:
             for w in self.widths:
@@ -133,9 +160,12 @@ class DataConfig:
     sampling: Literal["pass", "replacement"] = "pass"
     # pass: shuffled passes over the training set (torch DataLoader); replacement: every
     # minibatch drawn i.i.d. with replacement (the two-layer original's random.choices)
+    regenerate: bool = False  # a new training set every epoch (issue 12: the original's flag)
 
     def __post_init__(self) -> None:
         _check_types(self)
+        _check(not self.regenerate or self.train_size is not None,
+               "data.regenerate needs a finite data.train_size")
         _check(self.std > 0, f"data.std must be > 0, got {self.std}")
         _check(self.train_size is None or self.train_size >= 1,
                "data.train_size must be positive (or none for fresh samples)")
@@ -145,9 +175,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     name: Literal["sgd", "adam", "gd"] = "sgd"  # gd = full-batch gradient descent
-    loss: Literal["mse", "half_sum"] = "mse"
+    loss: Literal["mse", "half_sum", "cross_entropy"] = "mse"
     # mse: torch MSELoss, mean over batch and outputs (Luck Matters, multilayer code);
-    # half_sum: 1/2 sum over outputs, mean over batch (two-layer code): c/2 x the mse gradient
+    # half_sum: 1/2 sum over outputs, mean over batch (two-layer code): c/2 x the mse gradient;
+    # cross_entropy: class = argmax of the teacher's outputs, torch CrossEntropyLoss (mean)
     lr: float = 0.01
     lr_schedule: tuple[tuple[int, float], ...] = ()  # ((epoch, lr), ...), overrides lr
     momentum: float = 0.0
@@ -197,6 +228,12 @@ class RunConfig:
         if self.student.widths is not None:
             _check(len(self.student.widths) == len(self.teacher.widths),
                    "student.widths must have one entry per teacher hidden layer")
+        layers = len(self.teacher.widths) + 1
+        for i in self.student.frozen:
+            _check(-layers <= i < layers,
+                   f"student.frozen: layer {i} does not exist (layers 0..{layers - 1} or -1)")
+        _check(self.optim.loss != "cross_entropy" or self.teacher.output_dim >= 2,
+               "optim.loss=cross_entropy needs teacher.output_dim >= 2 classes")
 
     @property
     def student_widths(self) -> tuple[int, ...]:
