@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
-RUN_LANGS = ("python", "bash")
 PREAMBLE = '''\
 def _relulab(args):
     from typer.testing import CliRunner as _CliRunner
