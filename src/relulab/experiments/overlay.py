@@ -51,13 +51,16 @@ class OverlayConfig:
 
     def __post_init__(self) -> None:
         ints = {"d": self.d, "teachers": self.teachers, "batch": self.batch,
-                "seeds": self.seeds, "records - 1": self.records - 1}
+                "seeds": self.seeds}
         for name, value in ints.items():
             _check(value >= 1, f"{name} must be >= 1, got {value}")
+        _check(self.records >= 2, f"records must be >= 2, got {self.records}")
         _check(bool(self.students) and min(self.students) >= 1, "students must be >= 1")
         _check(bool(self.lrs), "need at least one learning rate")
-        for value in (*self.lrs, self.t_max, self.init_std):
-            _check(math.isfinite(value) and value > 0, f"{value} must be a positive number")
+        numbers = {"t_max": self.t_max, "init_std": self.init_std,
+                   **{f"lr {i + 1}": lr for i, lr in enumerate(self.lrs)}}
+        for name, value in numbers.items():
+            _check(math.isfinite(value) and value > 0, f"{name} must be > 0, got {value}")
         spacing = self.t_max / (self.records - 1)
         for lr in self.lrs:
             every = round(spacing / lr)
