@@ -156,6 +156,7 @@ def run_variant(cfg: OverlayConfig, students: int, *, root_seed: int = 0) -> Var
     sgd_loss, sgd_angles, weight_dev = {}, {}, {}
     for i, lr in enumerate(cfg.lrs):
         record_every = cfg.record_every(lr)
+        # one stream per (K, lr) for all seeds: a seed's samples depend on S (cheap per step)
         g = generator(root_seed, i, f"{STREAM}-{students}-sgd")
         Ws = run_sgd(W0, W_star, lr=lr, steps=record_every * (cfg.records - 1),
                      record_every=record_every, batch=cfg.batch, generator=g)
