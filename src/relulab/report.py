@@ -30,6 +30,13 @@ CAPTIONS = {
            "over seeds, band 10–90 % of seeds.",
     "winner_rank": "Luck: rank at initialization (by correlation with the teacher node) of the "
                    "student node that ends up as each teacher node's best match.",
+    "overlay_two_layer": "Theory against simulation (relulab theory overlay): J(t), mean "
+                         "student–teacher angle and relative weight deviation of SGD with fresh "
+                         "samples (median, 10–90 % band over seeds, t = lr × steps) against the "
+                         "population gradient flow from the same init (dashed).",
+    "overlay_matrix_form": "Matrix-form update H*W̃*L*ᵀ − HW̃Lᵀ against the actual expected "
+                           "gradient per weight layer along training: relative error, median "
+                           "and min–max over seeds.",
 }
 
 

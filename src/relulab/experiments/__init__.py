@@ -7,6 +7,10 @@
   breaking.
 - :mod:`~relulab.experiments.thm5` — Luck Matters Theorems 4–5 (fan-out pruning, "luck").
 - :mod:`~relulab.experiments.rule_check` — Luck Matters Theorem 1 and its matrix form vs autograd.
+- :mod:`~relulab.experiments.overlay` — Tian 2017 SGD (fresh samples) vs the population gradient
+  flow from the same init (``relulab theory overlay``).
+- :mod:`~relulab.experiments.matrix_track` — the matrix-form update vs the actual expected
+  gradient per layer along a training run (``relulab theory overlay``, deep part).
 
 Only the sweeps are re-exported: they are torch-free, the other modules import torch.
 """
