@@ -15,8 +15,8 @@ LAYERS: list[set[str]] = [
     {"config", "presets", "grid", "schema", "ids"},  # torch-free basics
     {"store", "query"},  # torch-free storage
     {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
-     "theory"},  # torch maths
-    {"optim", "fused", "engine"},  # training
+     "theory", "theory_suggested"},  # torch maths
+    {"optim", "fused", "engine", "epoch_grads", "stats_context"},  # training
     {"stats", "experiments", "fidelity"},  # what is measured and run
     {"executors", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -30,31 +30,14 @@ from tqdm.auto import tqdm
 from relulab import fused, optim
 from relulab.config import ConfigError, RunConfig, group_key
 from relulab.data import BatchStream, DataSource, SyntheticSource
+from relulab.epoch_grads import EpochGradNorms
 from relulab.networks import Net, concat, predict
 from relulab.optim import loss_and_grads, loss_scale, mse_per_seed
 from relulab.rng import data_seed, generator
+from relulab.stats_context import Callback, StatsContext
 from relulab.students import make_students
 from relulab.teachers import make_teachers
-
-
-@dataclass
-class StatsContext:
-    """What a statistics callback sees (all tensors carry the leading seed axis S)."""
-
-    cfg: RunConfig
-    seeds: list[int]
-    epoch: int  # epochs completed (0 = at init)
-    step: int  # steps completed
-    teacher: Net
-    student: Net
-    eval_x: Tensor  # (S, N_eval, ...)
-    diverged: Tensor  # (S,) bool
-    grads: tuple[Tensor, ...] | None  # last step's gradients, weights then biases (None at init)
-    final: bool = False
-    cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
-
-
-Callback = Callable[[StatsContext], None]
+from relulab.theory_suggested import training_set
 
 
 @dataclass
@@ -149,6 +132,8 @@ class _Run:
     eval_loss: Tensor | None = None  # (S,) after the last epoch (NaN when frozen)
     rows: list[dict] = field(default_factory=list)
     all_alive: bool = True
+    train_x: Tensor | None = None  # (S, N_train, ...)
+    grad_norms: EpochGradNorms | None = None  # when cfg.stats.epoch_grad
 
     @property
     def cfg(self) -> RunConfig:
@@ -169,7 +154,8 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         teacher, student = _draw_nets(cfgs, seeds, src, device)
     else:
         teacher, student = nets[0], nets[1].detached()
-    eval_x, train_x = src.eval_inputs(), src.train_inputs()
+    eval_x = src.eval_inputs()
+    train_x = training_set(cfgs, seeds, teacher, src.train_inputs, eval_x)
     train_y = None if train_x is None else _predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
     opt = optim.apply_if_finite(optim.from_config(o))
@@ -181,7 +167,8 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         opt=opt, scale=loss_scale(cfg),
         fast=fused.supports(student, o.name, o.momentum, o.weight_decay),
         student=student, opt_state=opt.init(student.parameters()),
-        train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device))
+        train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device),
+        train_x=train_x, grad_norms=EpochGradNorms() if cfg.stats.epoch_grad else None)
 
 
 def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]:
@@ -196,11 +183,16 @@ def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]
 def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor:
     """One update of every member; returns the loss ``(S,)`` (0 for frozen members)."""
     if run.fast and run.all_alive:
+        before = run.grad_norms and run.grad_norms.snapshot(run.student.parameters())
         loss = fused.sgd_step(run.student, xb, yb, lr, run.scale)
         if loss is not None:
+            if run.grad_norms is not None:
+                run.grad_norms.add_change(before, run.student.parameters(), lr)
             return loss
     # general path: autograd, optimizer that freezes members with non-finite loss
     loss, grads = loss_and_grads(run.student, xb, yb, scale=run.scale)  # (S,), per member
+    if run.grad_norms is not None:
+        run.grad_norms.add_grads(grads)
     params, run.opt_state = run.opt.update(grads, run.opt_state, run.student.parameters(), lr,
                                            loss)
     run.student = run.student.with_parameters(params)
@@ -212,6 +204,8 @@ def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor
 def _train_epoch(run: _Run, lr: float | Tensor) -> int:
     """The steps of one epoch (fewer at the end of ``total``); returns how many it took."""
     n_steps = min(run.cfg.steps_per_epoch, run.total - run.step)
+    if run.grad_norms is not None:
+        run.grad_norms.mean()  # the mean covers this epoch's steps only
     loss_sum = torch.zeros(len(run.seeds), device=run.eval_x.device, dtype=run.eval_x.dtype)
     for _ in range(n_steps):
         xb, yb = run.stream.next()
@@ -250,7 +244,8 @@ def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = 
     if run.last_batch is not None:
         grads = loss_and_grads(run.student, *run.last_batch, train=False, scale=run.scale)[1]
     ctx = StatsContext(run.cfg, run.seeds, epoch, run.step, run.teacher, run.student,
-                       run.eval_x, ~run.alive, grads, final, run.cfgs)
+                       run.eval_x, ~run.alive, grads, final, run.cfgs, run.train_x,
+                       run.grad_norms.mean() if run.grad_norms is not None else None)
     for cb in callbacks:
         cb(ctx)
 
