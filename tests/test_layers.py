@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
      "theory", "theory_suggested"},  # torch maths
     {"optim", "fused", "engine", "epoch_grads", "stats_context"},  # training
-    {"stats", "experiments", "fidelity"},  # what is measured and run
+    {"stats", "original_stats", "experiments", "fidelity"},  # what is measured and run
     {"executors", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
     {"cli"},
