@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from relulab.cli.common import console
+from relulab.cli.experiment import register as register_experiment
 from relulab.cli.sweep import register as register_sweep
 from relulab.cli.theory import theory_app
 from relulab.cli.train import register as register_train
@@ -18,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 register_train(app)
 register_sweep(app)
 register_validate(app)
+register_experiment(app)
 app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]
