@@ -59,7 +59,7 @@ def test_beta_diag_matches_theorem_1(deep_cfg):
 @pytest.mark.parametrize("momentum", [0.0, 0.5])  # fused path / autograd path
 def test_epoch_grad_norm_is_the_mean_over_steps(deep_cfg, momentum):
     cfg = with_overrides(deep_cfg, {"dtype": "float64", "epochs": 1, "steps_per_epoch": 4,
-                                    "optim.momentum": momentum})
+                                    "optim.momentum": momentum, "stats.epoch_grad": True})
     rec = StatsRecorder()
     train(cfg, [0], callbacks=[rec])
     # reference: replay the steps one by one with autograd (plain SGD only: with momentum the

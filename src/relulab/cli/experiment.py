@@ -5,6 +5,8 @@ tables (``DIR/summary.md``), figures and one report per part (``DIR/<part>/repor
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,20 @@ from relulab.config import ConfigError
 from relulab.experiments.catalog import EXPERIMENTS, get_experiment
 from relulab.grid import DEFAULT_MAX_MEMBERS
 from relulab.store import atomic_write
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    import torch
+
+    if count < 0:
+        raise ConfigError(f"--threads must be >= 0, got {count}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(count or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _list() -> None:
@@ -35,6 +51,11 @@ def experiment(
         "--set", help="extra override for every cell, key=value")] = None,
     device: DeviceOpt = "auto",
     progress: ProgressOpt = True,
+    report: Annotated[bool, typer.Option(help="draw the figures and one report per part")
+                      ] = True,
+    threads: Annotated[int, typer.Option(
+        help="torch intra-op threads (0: torch's default); the reduced runs are dispatch-bound "
+             "and a busy machine made 2 threads 7x slower than 1")] = 1,
 ) -> None:
     """Run (or resume) a Student Specialization experiment: `relulab experiment list` names
     them."""
@@ -48,15 +69,17 @@ def experiment(
     for _, spec in specs:
         spec.cells()  # validate every part before running any
     t0 = time.perf_counter()
-    for part, spec in specs:
-        console.print(f"{name} / {part}: preset {spec.preset}, "
-                      f"{len(spec.cells())} cells x {len(spec.seeds)} seeds")
-        _run(spec, out / part, "local", device, DEFAULT_MAX_MEMBERS, False, progress)
-    write_summary(name, {part: out / part for part, _ in specs}, out, full)
+    with _threads(threads):
+        for part, spec in specs:
+            console.print(f"{name} / {part}: preset {spec.preset}, "
+                          f"{len(spec.cells())} cells x {len(spec.seeds)} seeds")
+            _run(spec, out / part, "local", device, DEFAULT_MAX_MEMBERS, False, progress)
+    write_summary(name, {part: out / part for part, _ in specs}, out, full, report)
     console.print(f"{name} finished in {time.perf_counter() - t0:.0f} s")
 
 
-def write_summary(name: str, parts: dict[str, Path], out: Path, full: bool) -> None:
+def write_summary(name: str, parts: dict[str, Path], out: Path, full: bool,
+                  report: bool = True) -> None:
     """Tables (printed and ``out/summary.md``), experiment figures, a report per part."""
     from relulab.experiments.tables import summarize
     from relulab.plots.experiments import experiment_figures
@@ -67,6 +90,8 @@ def write_summary(name: str, parts: dict[str, Path], out: Path, full: bool) -> N
     text = f"# relulab experiment {name}, {size}\n\n" + "\n".join(t.markdown() for t in tables)
     atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text))
     console.print(text, markup=False, highlight=False)
+    if not report:
+        return
     experiment_figures(name, parts)
     for folder in parts.values():
         console.print(f"report: {build_report(folder)}")

@@ -50,7 +50,7 @@ _IB = _pair("two-layer", ("m=20", "multi=1,2,5,10", "p=0.5,1.5,2.5"), (), (),
             full_grid=("m=20", "multi=1,2,5,10", "p=0.5,1,1.5,2,2.5"))
 _AUG = _pair("two-layer", ("m=5", "multi=1,2,5,10", _KIND), ("p=1", "N=150", *THEORY[1:]),
              ("p=1", "N=150", *THEORY[1:]))
-_SC = _pair("two-layer", ("m=5", "multi=2,5", _KIND, "N=30,60,150,300,600,1500"),
+_SC = _pair("two-layer", ("m=5", "multi=2", _KIND, "N=30,90,300,900"),
             ("p=1", *THEORY[1:]), ("p=1", *THEORY[1:]),
             full_grid=("m=5", "multi=1,2,5,10", _KIND, "N=510,1200,2400,4800,9600,19995"))
 _LEAKY = ("teacher.leaky_slope=0.1", "student.leaky_slope=0.1")

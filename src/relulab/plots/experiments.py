@@ -27,7 +27,8 @@ def first_recovery_figure(root: str | os.PathLike, out_dir: Path) -> list[Path]:
     ax.set_xlabel("teacher node (fan-out decreasing)")
     ax.set_ylabel("first epoch with corr > 0.95 (median)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="xx-small", ncol=2)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="xx-small", ncol=2)
     return write_figure(fig, out_dir, "first_recovery", FORMATS)
 
 
