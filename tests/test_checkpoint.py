@@ -87,6 +87,8 @@ def _run_interrupted(cfg, seeds, stop_after: int, tmp_path):
     ("luck-fc", {"optim.name": "adam"}, 9),  # deep student, Adam state
     ("demo", {"optim.momentum": "0.9", "optim.lr": "1e6"}, 11),  # diverged members frozen
     ("demo", {"data.regenerate": "true", "data.sampling": "pass"}, 17),  # a new set per epoch
+    ("demo", {"stats.epoch_grad": "true", "data.kind": "theory_suggested", "m": "3",
+              "N": "60", "stats_every": "2"}, 10),  # running gradient norms, augmented set
     ("demo", {"student.batchnorm": "true", "student.bn_affine": "true",
               "student.normalize": "fan_in"}, 12),  # BN statistics and affine parameters
 ])

@@ -15,9 +15,9 @@ LAYERS: list[set[str]] = [
     {"config", "presets", "grid", "schema", "ids", "interrupts"},  # torch-free basics
     {"store", "query"},  # torch-free storage
     {"rng", "threads", "networks", "teachers", "students", "constraints", "data", "metrics",
-     "theory"},  # torch maths
-    {"optim", "fused", "group", "checkpoint", "engine"},  # training
-    {"stats", "experiments", "fidelity"},  # what is measured and run
+     "theory", "theory_suggested"},  # torch maths
+    {"optim", "fused", "group", "checkpoint", "engine", "epoch_grads", "stats_context"},
+    {"stats", "original_stats", "experiments", "fidelity"},  # what is measured and run
     {"executors", "executors_ray", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
     {"cli"},

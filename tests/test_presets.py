@@ -58,6 +58,7 @@ def test_luck_matters_presets():
         assert c.student.multi == 10 and c.student.init == "default"
         assert (d.std, d.train_size, d.eval_size) == (10.0, 100_000, 1024)
         assert (o.lr, o.batch_size, o.epochs, o.loss, c.dtype) == (lr, 64, 40, "mse", "float32")
+        assert c.stats.train_samples == 192  # the original's 3 minibatches for winner ranks
     conv = get_preset("luck-conv").teacher
     assert (conv.kind, conv.widths, conv.image_size, conv.output_dim) == (
         "conv", (64, 64, 64, 64), 16, 100)

@@ -128,8 +128,12 @@ def capture(run: Any) -> TrainState:
     loop = {"train_loss": run.train_loss}
     loop |= {"loss_sum": run.loss_sum} if run.loss_sum is not None else {}
     loop |= {"eval_loss": run.eval_loss} if run.eval_loss is not None else {}
+    grad_norms = getattr(run, "grad_norms", None)  # running epoch gradient norms
+    if grad_norms is not None and grad_norms.total is not None:
+        loop["grad_total"] = grad_norms.total
     st.put("loop", loop)
-    st.meta.update(opt_other=opt_other, rows=run.rows, all_alive=run.all_alive)
+    st.meta.update(opt_other=opt_other, rows=run.rows, all_alive=run.all_alive,
+                   grad_steps=0 if grad_norms is None else grad_norms.steps)
     return st
 
 
@@ -153,6 +157,9 @@ def restore(run: Any, st: TrainState) -> None:
     loop = {k: v.to(dev, dtype) for k, v in st.sub("loop").items()}
     run.train_loss, run.loss_sum = loop["train_loss"], loop.get("loss_sum")
     run.eval_loss = loop.get("eval_loss")
+    if getattr(run, "grad_norms", None) is not None:
+        run.grad_norms.total = loop.get("grad_total")
+        run.grad_norms.steps = int(st.meta.get("grad_steps", 0))
     run.step, run.epoch, run.epoch_steps = st.step, st.epoch, st.epoch_steps
     run.rows = list(st.meta.get("rows", []))
     run.all_alive = bool(st.meta.get("all_alive", True))

@@ -55,7 +55,7 @@ def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Gene
     """Samples of N(0, std^2) (gaussian) or U(-std/2, std/2) (uniform: the original code's
     convention, a box of width ``std``), returned as ``dtype``. Always drawn in float32, so a
     seed sees the same data in float32 and float64 runs (they differ only by precision)."""
-    if kind == "gaussian":
+    if kind != "uniform":  # gaussian; theory_suggested's eval set is Gaussian too
         x = torch.randn(shape, generator=generator, device=device) * std
     else:
         x = (torch.rand(shape, generator=generator, device=device) - 0.5) * std

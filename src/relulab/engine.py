@@ -30,6 +30,7 @@ from relulab import constraints, fused, optim
 from relulab.checkpoint import TrainState, capture, restore
 from relulab.config import RunConfig
 from relulab.data import BatchStream, DataSource, SyntheticSource
+from relulab.epoch_grads import EpochGradNorms
 from relulab.group import (
     build,
     build_group,
@@ -40,29 +41,13 @@ from relulab.group import (
 )
 from relulab.networks import Net
 from relulab.optim import loss_and_grads, loss_per_seed, loss_scale
+from relulab.stats_context import Callback, StatsContext
+from relulab.theory_suggested import training_set
 
 __all__ = ["Interrupted", "StatsContext", "TrainResult", "build", "build_group", "train",
            "train_group"]
 
 
-@dataclass
-class StatsContext:
-    """What a statistics callback sees (all tensors carry the leading seed axis S)."""
-
-    cfg: RunConfig
-    seeds: list[int]
-    epoch: int  # epochs completed (0 = at init)
-    step: int  # steps completed
-    teacher: Net
-    student: Net
-    eval_x: Tensor  # (S, N_eval, ...)
-    diverged: Tensor  # (S,) bool
-    grads: tuple[Tensor, ...] | None  # last step's gradients, weights then biases (None at init)
-    final: bool = False
-    cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
-
-
-Callback = Callable[[StatsContext], None]
 CheckpointFn = Callable[[TrainState], None]
 
 
@@ -120,6 +105,8 @@ class _Run:
     eval_loss: Tensor | None = None  # (S,) after the last epoch (NaN when frozen)
     rows: list[dict] = field(default_factory=list)
     all_alive: bool = True
+    train_x: Tensor | None = None  # (S, N_train, ...)
+    grad_norms: EpochGradNorms | None = None  # when cfg.stats.epoch_grad
 
     @property
     def cfg(self) -> RunConfig:
@@ -142,7 +129,8 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
     else:
         teacher, student = nets[0], nets[1].detached()
     student, rules = constraints.prepare(cfgs[0].student, student)
-    eval_x, train_x = src.eval_inputs(), src.train_inputs()
+    eval_x = src.eval_inputs()
+    train_x = training_set(cfgs, seeds, teacher, src.train_inputs, eval_x)
     train_y = None if train_x is None else predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
     opt = optim.apply_if_finite(optim.from_config(o))
@@ -154,7 +142,8 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         opt=opt, scale=loss_scale(cfg), rules=rules, fast=o.loss != "cross_entropy"
         and fused.supports(student, o.name, o.momentum, o.weight_decay),
         student=student, opt_state=opt.init(student.parameters()),
-        train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device))
+        train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device),
+        train_x=train_x, grad_norms=EpochGradNorms() if cfg.stats.epoch_grad else None)
 
 
 def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]:
@@ -169,11 +158,16 @@ def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]
 def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor:
     """One update of every member; returns the loss ``(S,)`` (0 for frozen members)."""
     if run.fast and run.all_alive:
+        before = run.grad_norms and run.grad_norms.snapshot(run.student.parameters())
         loss = fused.sgd_step(run.student, xb, yb, lr, run.scale)
         if loss is not None:
+            if run.grad_norms is not None:
+                run.grad_norms.add_change(before, run.student.parameters(), lr)
             return loss
     # general path: autograd, optimizer that freezes members with non-finite loss
     loss, grads = loss_and_grads(run.student, xb, yb, scale=run.scale, loss=run.cfg.optim.loss)
+    if run.grad_norms is not None:
+        run.grad_norms.add_grads(grads)
     params, run.opt_state = run.opt.update(grads, run.opt_state, run.student.parameters(), lr,
                                            loss)
     run.student = run.student.with_parameters(params)
@@ -187,6 +181,8 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
     """The steps left in epoch ``run.epoch`` (fewer at the end of ``total``); raises
     :class:`Interrupted` between two steps when ``stop()`` is true."""
     n_steps = min(run.cfg.steps_per_epoch, run.total - run.epoch * run.cfg.steps_per_epoch)
+    if run.grad_norms is not None and run.epoch_steps == 0:
+        run.grad_norms.mean()  # the mean covers this epoch's steps only
     if run.loss_sum is None:
         run.loss_sum = torch.zeros(len(run.seeds), device=run.eval_x.device,
                                    dtype=run.eval_x.dtype)
@@ -232,7 +228,8 @@ def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = 
     grads = None if run.last_batch is None else loss_and_grads(
         run.student, *run.last_batch, train=False, scale=run.scale, loss=run.cfg.optim.loss)[1]
     ctx = StatsContext(run.cfg, run.seeds, epoch, run.step, run.teacher, run.student,
-                       run.eval_x, ~run.alive, grads, final, run.cfgs)
+                       run.eval_x, ~run.alive, grads, final, run.cfgs, run.train_x,
+                       run.grad_norms.mean() if run.grad_norms is not None else None)
     for cb in callbacks:
         cb(ctx)
 

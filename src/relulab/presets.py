@@ -9,10 +9,14 @@ from relulab.config import (
     DataConfig,
     OptimConfig,
     RunConfig,
+    StatsConfig,
     StudentConfig,
     TeacherConfig,
 )
 
+# the Luck Matters code correlates its first 3 training minibatches (192 samples) for the winner
+# ranks' initial order (PAPERS.md §4); relulab keeps the whole eval set for rho-bar
+LUCK_STATS = StatsConfig(train_samples=192)
 NINE_WEIGHTS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -29,6 +33,7 @@ def _luck(widths: tuple[int, ...], epochs: int = 40) -> RunConfig:
         student=StudentConfig(multi=10),
         data=DataConfig(std=10.0, train_size=100_000, eval_size=1024),
         optim=OptimConfig(name="sgd", lr=0.01, batch_size=64, epochs=epochs),
+        stats=LUCK_STATS,
     )
 
 
@@ -91,6 +96,7 @@ PRESETS: dict[str, Preset] = {
                    student=StudentConfig(multi=10),
                    data=DataConfig(std=10.0, train_size=100_000, eval_size=1024),
                    optim=OptimConfig(name="sgd", lr=0.01, batch_size=64, epochs=40),
+                   stats=LUCK_STATS,
                )),
         Preset("luck-fc-readme", "Luck Matters README command: teacher 10-15-20-25, student 10x, "
                "lr 0.05", with_lr(_luck((10, 15, 20, 25)), 0.05)),

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 
 THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.99)  # counted in matched_050 ... _099
 RECOVERY_THRESHOLD = 0.95  # a teacher node is recovered when some student correlates > this
+# per teacher node, the number of students above each (the original's counts): students_050 ...
+STUDENT_THRESHOLDS: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
-def threshold_column(threshold: float) -> str:
-    """Column name of a threshold count: 0.95 -> ``matched_095``."""
-    return f"matched_{round(threshold * 100):03d}"
+def threshold_column(threshold: float, prefix: str = "matched") -> str:
+    """Column name of a threshold count: 0.95 -> ``matched_095`` (``students_095``)."""
+    return f"{prefix}_{round(threshold * 100):03d}"
 
 
 FloatList = tuple[float, ...]
@@ -48,6 +50,11 @@ METRIC_COLUMNS: dict[str, Any] = {
     "teacher_best_corr": FloatList, "teacher_best_student": IntList, "winner_rank": IntList,
     "student_best_corr": FloatList, "student_fanout_norm": FloatList,
     "teacher_fanout_norm": FloatList, "grad_norm": float,
+    # issue 12: what the original records besides (relulab.original_stats)
+    "grad_norm_bias": float, "grad_norm_last_batch": float,
+    "teacher_best_train_corr": FloatList, "student_best_train_corr": FloatList,
+    **{threshold_column(t, "students"): IntList for t in STUDENT_THRESHOLDS},
+    "student_beta": FloatList, "student_h_diag": FloatList,
 }
 # The engine's per-epoch scalars of the member (null at epoch 0).
 SCALAR_COLUMNS: dict[str, Any] = {

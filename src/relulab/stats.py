@@ -18,8 +18,13 @@ winner_rank           (m_l,) rank at init of that student by correlation with th
 student_best_corr     (n_l,) max correlation of each student node over teacher nodes
 student_fanout_norm   (n_l,) L2 norm of each student node's outgoing weights
 teacher_fanout_norm   (m_l,) the same for the teacher
-grad_norm             norm of the last step's weight gradient of the layer (NaN at init)
+grad_norm_last_batch  norm of the layer's weight gradient on the last batch (NaN at init)
 ==================== ========================================================================
+
+plus the columns of :mod:`relulab.original_stats` (train correlations, students per teacher
+node above thresholds, β / H, epoch-mean gradient norms ``grad_norm``, ``grad_norm_bias``).
+The winner rank's initial order comes from the training set when train correlations are on
+(the original), else from the eval set.
 
 Rows of diverged seeds are still emitted; metrics are NaN where activations are non-finite.
 """
@@ -47,6 +52,7 @@ from relulab.metrics import (
     threshold_counts,
     winner_rank,
 )
+from relulab.original_stats import TrainCorrelations, extra_columns
 from relulab.schema import RECOVERY_THRESHOLD, THRESHOLDS, threshold_column
 
 
@@ -71,27 +77,33 @@ class StatsRecorder:
         self.last_correlations: tuple[Tensor, ...] | None = None
         self._corr: LayerCorrelator | None = None
         self._eval_x: Tensor | None = None
+        self._train = TrainCorrelations()
 
     @torch.no_grad()
     def __call__(self, ctx: StatsContext) -> None:
         corrs = tuple(c.cpu() for c in self._correlator(ctx)(ctx.student))
-        if ctx.epoch == 0 and ctx.step == 0:
-            self.init_correlations = corrs
+        train_corrs = self._train(ctx)
+        if ctx.epoch == 0 and ctx.step == 0:  # winner ranks: initial order from training data
+            self.init_correlations = corrs if train_corrs is None else train_corrs
         self.last_correlations = corrs
         depth = ctx.student.depth
         num_seeds = len(ctx.seeds)
         student_fan = [t.detach().cpu() for t in fan_out_norms(ctx.student)]
         teacher_fan = [t.detach().cpu() for t in fan_out_norms(ctx.teacher)]
         grads = [g.detach().cpu() for g in grad_norms(ctx.grads, depth, num_seeds)]
+        extras = extra_columns(ctx, corrs, train_corrs)
         for layer, corr in enumerate(corrs):
             self._layer_rows(ctx, layer, corr, student_fan[layer], teacher_fan[layer],
                              grads[layer])
+            for i, row in enumerate(self.rows[-num_seeds:]):
+                row.update((key, values[i]) for key, values in extras[layer].items())
 
     def _correlator(self, ctx: StatsContext) -> LayerCorrelator:
         """The correlator of this run's teacher and eval set (kept: the teacher is fixed)."""
         if (self._corr is None or self._corr.teacher is not ctx.teacher
                 or self._eval_x is not ctx.eval_x):
-            x = ctx.eval_x if self.eval_samples is None else ctx.eval_x[:, :self.eval_samples]
+            limit = self.eval_samples or ctx.cfg.stats.eval_samples
+            x = ctx.eval_x if limit is None else ctx.eval_x[:, :limit]
             self._corr = LayerCorrelator(ctx.teacher, x, chunk=self.chunk)
             self._eval_x = ctx.eval_x
         return self._corr
@@ -117,7 +129,7 @@ class StatsRecorder:
             "student_best_corr": student_best_corr(corr).tolist(),
             "student_fanout_norm": student_fan.double().tolist(),
             "teacher_fanout_norm": teacher_fan.double().tolist(),
-            "grad_norm": grad.double().tolist(),
+            "grad_norm_last_batch": grad.double().tolist(),
         }
         count_list = counts.tolist()
         names = [threshold_column(t) for t in self.thresholds]
@@ -130,7 +142,7 @@ class StatsRecorder:
             row.update(zip(names, count_list[i], strict=True))
             for key in ("teacher_best_corr", "teacher_best_student", "winner_rank",
                         "student_best_corr", "student_fanout_norm", "teacher_fanout_norm",
-                        "grad_norm"):
+                        "grad_norm_last_batch"):
                 row[key] = columns[key][i]
             self.rows.append(row)
 

@@ -28,7 +28,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def demo_cfg() -> RunConfig:
     """The demo preset (two-layer, m=5) with a 4x student (n=20), 2 epochs of 100 steps."""
-    return with_overrides(get_preset("demo"), {"epochs": 2, "steps_per_epoch": 100, "multi": 4})
+    return with_overrides(get_preset("demo"), {"epochs": 2, "steps_per_epoch": 100, "multi": 4,
+                                                 "stats.epoch_grad": True})
 
 
 @pytest.fixture(scope="module")

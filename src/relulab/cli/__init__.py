@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as cx  # type: ignore[no-redef]
 
 from relulab.cli.common import console
+from relulab.cli.experiment import register as register_experiment
 from relulab.cli.overlay import register as register_overlay
 from relulab.cli.sweep import register as register_sweep
 from relulab.cli.theory import theory_app
@@ -55,6 +56,7 @@ register_train(app)
 register_sweep(app)
 register_validate(app)
 register_overlay(theory_app)
+register_experiment(app)
 app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]

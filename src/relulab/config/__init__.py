@@ -11,6 +11,7 @@ from relulab.config.fields import (
     DataConfig,
     OptimConfig,
     RunConfig,
+    StatsConfig,
     StudentConfig,
     TeacherConfig,
     flatten,
@@ -26,5 +27,5 @@ from relulab.config.overrides import (
 )
 
 __all__ = ["ALIASES", "MEMBER_FIELDS", "ConfigError", "DataConfig", "OptimConfig", "RunConfig",
-           "StudentConfig", "TeacherConfig", "config_from_dict", "flatten", "group_key",
-           "parse_set_args", "parse_value", "resolve_key", "with_overrides"]
+           "StatsConfig", "StudentConfig", "TeacherConfig", "config_from_dict", "flatten",
+           "group_key", "parse_set_args", "parse_value", "resolve_key", "with_overrides"]

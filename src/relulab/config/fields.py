@@ -7,66 +7,15 @@ Glossary used across relulab: ``S`` seeds/configs, ``N`` samples, ``d`` input di
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from relulab.config.checks import ConfigError, _check, _check_types
+from relulab.config.stats import StatsConfig
 from relulab.ids import json_hash
 
-
-class ConfigError(ValueError):
-    """A configuration value or override is invalid (one-line message)."""
-
-
-def _check(cond: bool, msg: str) -> None:
-    if not cond:
-        raise ConfigError(msg)
-
-
-def _type_ok(value: Any, tp: Any) -> bool:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return value in args
-    if origin in (types.UnionType, typing.Union):
-        return any(_type_ok(value, a) for a in args)
-    if tp is type(None):
-        return value is None
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_type_ok(v, args[0]) for v in value)
-        return len(value) == len(args) and all(map(_type_ok, value, args))
-    if tp is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(tp, type):
-        return isinstance(value, tp)
-    return True
-
-
-def _check_types(obj: Any) -> None:
-    """Every field of a config dataclass holds a value of its annotated type."""
-    hints = typing.get_type_hints(type(obj))
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        _check(_type_ok(value, hints[f.name]),
-               f"{type(obj).__name__}.{f.name}: {value!r} is not of type "
-               f"{getattr(hints[f.name], '__name__', hints[f.name])}")
-        _check(all(math.isfinite(v) for v in _numbers(value)),
-               f"{type(obj).__name__}.{f.name}: {value!r} is not finite")
-
-
-def _numbers(value: Any) -> list[float]:
-    """The float values inside ``value`` (nested tuples included)."""
-    if isinstance(value, float):
-        return [value]
-    if isinstance(value, tuple):
-        return [x for v in value for x in _numbers(v)]
-    return []
+__all__ = ["ConfigError", "DataConfig", "OptimConfig", "RunConfig", "StatsConfig",
+           "StudentConfig", "TeacherConfig", "_check", "_check_types", "flatten", "group_key"]
 
 
 def _check_flags(cfg: Any, section: str) -> None:  # teacher and student (issue 12)
@@ -153,7 +102,9 @@ class StudentConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    kind: Literal["gaussian", "uniform"] = "gaussian"  # N(0, std^2 I) or U(-std/2, std/2)^d
+    kind: Literal["gaussian", "uniform", "theory_suggested"] = "gaussian"
+    # N(0, std^2 I), U(-std/2, std/2)^d, or (two-layer) the theory-suggested training set:
+    # teacher boundary points and their +-alpha shifts (relulab.theory_suggested); eval Gaussian
     std: float = 10.0  # sigma of the Gaussian / WIDTH of the uniform box (the original's rule)
     train_size: int | None = 100_000  # finite training set per seed; None = fresh samples
     eval_size: int = 1024  # separate eval set per seed
@@ -161,6 +112,8 @@ class DataConfig:
     # pass: shuffled passes over the training set (torch DataLoader); replacement: every
     # minibatch drawn i.i.d. with replacement (the two-layer original's random.choices)
     regenerate: bool = False  # a new training set every epoch (issue 12: the original's flag)
+    alpha_mean: float = 1.0  # theory_suggested: shift alpha ~ U[alpha_mean, alpha_mean + width)
+    alpha_width: float = 1.0
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -170,6 +123,7 @@ class DataConfig:
         _check(self.train_size is None or self.train_size >= 1,
                "data.train_size must be positive (or none for fresh samples)")
         _check(self.eval_size >= 2, "data.eval_size must be >= 2")
+        _check(self.alpha_width > 0, f"data.alpha_width must be > 0, got {self.alpha_width}")
 
 
 @dataclass(frozen=True)
@@ -221,6 +175,7 @@ class RunConfig:
     shared_teacher: bool = False
     # True: every seed trains against ONE teacher and data set (drawn as seed rng.SHARED_SEED; the
     # original's num_trial design); False: one teacher and data set per seed
+    stats: StatsConfig = field(default_factory=StatsConfig)  # what the recorder measures
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -234,6 +189,8 @@ class RunConfig:
                    f"student.frozen: layer {i} does not exist (layers 0..{layers - 1} or -1)")
         _check(self.optim.loss != "cross_entropy" or self.teacher.output_dim >= 2,
                "optim.loss=cross_entropy needs teacher.output_dim >= 2 classes")
+        if self.data.kind == "theory_suggested":
+            _check_theory_suggested(self)
 
     @property
     def student_widths(self) -> tuple[int, ...]:
@@ -267,6 +224,15 @@ class RunConfig:
         return json_hash(self.to_dict())
 
 
+def _check_theory_suggested(cfg: RunConfig) -> None:
+    t, n = cfg.teacher, cfg.data.train_size
+    _check(t.kind == "fc" and len(t.widths) == 1,
+           "data.kind=theory_suggested needs a two-layer fc teacher (one hidden layer)")
+    _check(n is not None and n >= 3 * t.widths[0],
+           f"data.kind=theory_suggested needs data.train_size >= 3 m = {3 * t.widths[0]}, "
+           f"got {n}")
+
+
 # Fields that may differ between the members of one batched run (values only: tensor shapes,
 # step counts, precision and data sizes stay equal). Every other field must be equal.
 MEMBER_FIELDS = frozenset({
@@ -275,7 +241,7 @@ MEMBER_FIELDS = frozenset({
     "teacher.standardize_output",
     "student.multi", "student.widths",  # only through the derived student widths (in the key)
     "student.init", "student.init_std", "student.scale_down",
-    "data.kind", "data.std",
+    "data.kind", "data.std", "data.alpha_mean", "data.alpha_width",
     "optim.lr", "optim.lr_schedule",
     "root_seed",
 })
@@ -297,4 +263,5 @@ def group_key(cfg: RunConfig) -> tuple:
     allowlisted :data:`MEMBER_FIELDS`, and with equal student widths."""
     flat = flatten(cfg.to_dict())
     fixed = tuple(sorted((k, v) for k, v in flat.items() if k not in MEMBER_FIELDS))
-    return fixed, cfg.student_widths
+    # the theory-suggested set has 3 m ceil(N / 3m) samples, not N: its own group
+    return fixed, cfg.student_widths, cfg.data.kind == "theory_suggested"

@@ -13,6 +13,7 @@ from relulab.config.fields import (
     DataConfig,
     OptimConfig,
     RunConfig,
+    StatsConfig,
     StudentConfig,
     TeacherConfig,
     _check,
@@ -37,10 +38,12 @@ ALIASES: dict[str, str] = {
     "seed": "root_seed",
     "loss": "optim.loss",
     "sampling": "data.sampling",
+    "alpha_mean": "data.alpha_mean",
+    "alpha_width": "data.alpha_width",
 }
 
 _SECTIONS = {"teacher": TeacherConfig, "student": StudentConfig, "data": DataConfig,
-             "optim": OptimConfig}
+             "optim": OptimConfig, "stats": StatsConfig}
 
 
 def resolve_key(key: str) -> tuple[str | None, str]:

@@ -4,6 +4,7 @@ Correlations of student with teacher nodes (full or streamed), greedy / Hungaria
 rho-bar, threshold counts, recovery rates, winner ("luck") ranks, fan-out and gradient norms.
 """
 
+from relulab.metrics.beta import BetaDiag, beta_diag
 from relulab.metrics.correlations import (
     CorrelationAccumulator,
     LayerCorrelator,
@@ -35,6 +36,7 @@ from relulab.metrics.specialization import (
     rank_histogram,
     recovered,
     recovery_rate,
+    students_above,
     threshold_counts,
     winner_rank,
 )
@@ -45,5 +47,6 @@ __all__ = [
     "Matching", "correlations", "fan_out_norms", "grad_norms", "greedy_match",
     "hungarian_match", "layer_correlations", "match", "matched_mask", "rank_histogram",
     "recovered", "recovery_rate", "rho_bar", "split_fan_out", "student_best_corr",
+    "students_above", "BetaDiag", "beta_diag",
     "threshold_counts", "winner_rank",
 ]

@@ -68,3 +68,11 @@ def rank_histogram(ranks: Tensor, num_students: int) -> Tensor:
     valid = ranks >= 0
     onehot = torch.nn.functional.one_hot(ranks.clamp_min(0), num_students)  # (S, m, n)
     return (onehot * valid.unsqueeze(-1)).sum(dim=0)
+
+
+def students_above(corr: Tensor, thresholds: tuple[float, ...]) -> Tensor:
+    """Per teacher node, the number of students correlated above each threshold (the
+    original's per-node threshold counts: how many duplicates over-realization makes):
+    ``corr (..., n, m) -> (..., T, m)`` int64, strictly greater, NaN counts as below."""
+    thr = torch.as_tensor(thresholds, dtype=corr.dtype, device=corr.device)
+    return (corr.unsqueeze(-3) > thr[:, None, None]).sum(dim=-2)

@@ -102,12 +102,20 @@ def recovery_figure(view: SweepView, layer: int, out_dir: Path,
     return write_figure(fig, out_dir, f"recovery_layer{layer}", formats)
 
 
+def _lshape_x(view: SweepView) -> str:
+    """The L-shape's x: best TRAIN correlation as the original (eval where none recorded)."""
+    cols = {r[0] for r in view.con.execute("DESCRIBE results").fetchall()}
+    if "student_best_train_corr" in cols:
+        return "coalesce(student_best_train_corr, student_best_corr)"
+    return "student_best_corr"
+
+
 def lshape_figure(view: SweepView, layer: int, out_dir: Path,
                   formats: Sequence[str] = FORMATS) -> list[Path]:
     import numpy as np
 
     rows = view.con.execute(
-        "SELECT cell, unnest(student_best_corr) AS x, unnest(student_fanout_norm) AS y "
+        f"SELECT cell, unnest({_lshape_x(view)}) AS x, unnest(student_fanout_norm) AS y "
         "FROM results WHERE final AND layer = ?", [layer]).fetchall()
     points: dict[str, list[tuple[float, float]]] = {}
     for cell, x, y in rows:
@@ -127,7 +135,7 @@ def lshape_figure(view: SweepView, layer: int, out_dir: Path,
             ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.5, color=colors[cell], linewidths=0,
                        label=view.series_label(cell), rasterized=True)
         ax.set_title(view.facet_label(cells[0]), fontsize="medium")
-        ax.set_xlabel("best correlation with a teacher node")
+        ax.set_xlabel("best (train) correlation with a teacher node")
         ax.set_xlim(-0.05, 1.05)
         ax.grid(alpha=0.3)
     view.label_rows(axes, "fan-out weight norm")
@@ -214,10 +222,13 @@ def theory_figures(root: str | os.PathLike) -> list[Path]:
     """Theory figures stored with the sweep: ``root/theory/*.png|svg`` (e.g. written by
     ``relulab theory ... --figure DIR/theory/NAME.png``); they are computed, not read from
     results, so they are collected rather than redrawn."""
-    folder = Path(root) / "theory"
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix in (".png", ".svg") and p.is_file())
+    out: list[Path] = []
+    for name in ("theory", "experiment"):  # experiment/: `relulab experiment`'s own figures
+        folder = Path(root) / name
+        if folder.is_dir():
+            out += sorted(p for p in folder.iterdir()
+                          if p.suffix in (".png", ".svg") and p.is_file())
+    return out
 
 
 def plot_all(root: str | os.PathLike, out_dir: str | os.PathLike | None = None,
