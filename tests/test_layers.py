@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"rng", "threads", "networks", "teachers", "students", "data", "metrics",
      "theory"},  # torch maths
     {"optim", "fused", "engine"},  # training
-    {"stats", "experiments", "fidelity"},  # what is measured and run
+    {"stats", "experiments", "fidelity", "real", "bn_bias"},  # what is measured and run
     {"executors", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
     {"cli"},

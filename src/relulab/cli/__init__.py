@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from relulab.cli.bn_bias import register as register_bn_bias
 from relulab.cli.common import console
 from relulab.cli.sweep import register as register_sweep
 from relulab.cli.theory import theory_app
@@ -18,6 +19,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 register_train(app)
 register_sweep(app)
 register_validate(app)
+register_bn_bias(app)
 app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]

@@ -12,6 +12,7 @@ from relulab.cli.common import console, resolve_device, user_errors
 from relulab.config import ConfigError, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
+from relulab.real.config import REAL_PRESETS
 from relulab.stats import StatsRecorder
 from relulab.store import check_writable, ensure_dir, manifest, write_json, write_parquet
 
@@ -46,8 +47,16 @@ def train_cmd(
     stats_every: Annotated[int | None, typer.Option(
         help="statistics cadence in epochs, plus init and end (0 = only those; "
              "default: the config's stats_every)")] = None,
+    data_root: Annotated[Path | None, typer.Option(
+        help="real-cifar10-* presets: folder holding cifar-10-batches-bin/")] = None,
 ) -> None:
-    """Train S students against the preset's teachers; print a per-seed summary."""
+    """Train S students against the preset's teachers; print a per-seed summary.
+    real-* presets first train (and cache under OUT/teachers) a teacher on a real data set."""
+    if preset in REAL_PRESETS:
+        from relulab.cli.real import train_real
+
+        return train_real(preset, seeds, epochs, steps, device, out, set_ or [], progress,
+                          stats_every, data_root)
     cfg = get_preset(preset)
     overrides: dict[str, object] = dict(parse_set_args(set_ or []))
     if epochs is not None:
@@ -83,6 +92,8 @@ def presets() -> None:
     """List the presets, one line each."""
     for p in PRESETS.values():
         typer.echo(f"{p.name:16s} {p.summary}")
+    for name, (summary, _) in REAL_PRESETS.items():
+        typer.echo(f"{name:16s} {summary}")
 
 
 def register(app: typer.Typer) -> None:
