@@ -68,9 +68,14 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
                               f"{str(exc).splitlines()[0]}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise ConfigError(f"'{path}' is a pickle checkpoint that torch.load(weights_only=True) "
-                          "refuses: save its state_dict() (or convert it to safetensors)") from None
+    except pickle.UnpicklingError as exc:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if refused:
+            raise ConfigError(f"'{path}' is a pickle checkpoint that torch.load(weights_only="
+                              f"True) refuses (it holds {refused.group(1)}): save its "
+                              "state_dict() (or convert it to safetensors)") from None
+        raise ConfigError(f"cannot read '{path}' as a torch checkpoint (not a state dict "
+                          "file)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ConfigError(f"cannot read '{path}' as a torch checkpoint: "
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

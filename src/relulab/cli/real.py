@@ -9,7 +9,7 @@ from rich.table import Table
 
 from relulab.cli.common import console, resolve_device
 from relulab.config import ConfigError, parse_set_args
-from relulab.store import check_writable, ensure_dir, write_json
+from relulab.store import check_writable, write_json
 
 
 def _teacher_table(res) -> Table:  # noqa: ANN001 - relulab.real.RealResult (imported lazily)
@@ -57,7 +57,7 @@ def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, d
     dev = resolve_device(device)
     if out is not None:
         check_writable(out)
-    cache = None if out is None else ensure_dir(out) / "teachers"
+    cache = None if out is None else out / "teachers"  # created when a teacher is written
     res = run_real(cfg, list(range(seeds)), data_root=data_root, device=dev, cache=cache,
                    progress=progress, max_steps=steps)
     console.print(_teacher_table(res))

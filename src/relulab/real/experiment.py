@@ -10,6 +10,7 @@ greedy and Hungarian, threshold counts, recovery rates).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from relulab.real.teachers import TeacherInfo, get_teacher
 from relulab.rng import generator
 from relulab.stats import StatsRecorder
 from relulab.students import make_students
+from relulab.threads import one_thread
 
 
 @dataclass
@@ -55,8 +57,17 @@ def run_real(cfg: RealConfig, seeds: list[int], *, data_root: str | Path | None 
     """Teachers (cached under ``cache`` when given) and one student per seed, trained together.
 
     ``split`` passes already loaded data (tests); otherwise it is loaded from the preset's data
-    set (``data_root`` for CIFAR-10).
+    set (``data_root`` for CIFAR-10). Digits runs use one torch thread
+    (:func:`relulab.threads.one_thread`: tiny kernels).
     """
+    small = cfg.dataset == "digits"  # dispatch-bound: a second thread only contends
+    with one_thread() if small else nullcontext():
+        return _run(cfg, seeds, data_root, device, cache, progress, max_steps, split)
+
+
+def _run(cfg: RealConfig, seeds: list[int], data_root: str | Path | None,
+         device: torch.device | str, cache: Path | None, progress: bool,
+         max_steps: int | None, split: Split | None) -> RealResult:
     if split is None:
         split = load_split(cfg.dataset, kind=cfg.kind, image_size=cfg.image_size,
                            test_fraction=cfg.test_fraction, data_root=data_root)

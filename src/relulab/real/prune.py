@@ -80,6 +80,7 @@ def prune(net: Classifier, widths: tuple[int, ...], method: str, x: Tensor) -> C
     old = net.hidden_layers()
     small = Classifier(net.kind, net.input_shape, tuple(widths), net.num_classes,
                        net.batchnorm).to_empty(device="cpu")  # every tensor is copied below
+    small = small.to(net.classifier.weight.dtype)
     new = small.hidden_layers()
     above = [lin for lin, _ in old[1:]] + [net.classifier]
     new_above = [lin for lin, _ in new[1:]] + [small.classifier]
