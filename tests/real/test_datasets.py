@@ -101,3 +101,11 @@ def test_resize_constant_image_stays_constant():
     x = torch.full((2, 1, 8, 8), 3.0)
     assert torch.allclose(resize(x, 16), torch.full((2, 1, 16, 16), 3.0))
     assert resize(x, 8) is x
+
+
+def test_digits_without_scikit_learn_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # import fails
+    with pytest.raises(ConfigError, match=r"pip install 'relulab\[real\]'"):
+        load_digits_images()
