@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from relulab.plots.common import new_figure, save_figure
+from relulab.plots.common import integer_ticks, new_figure, save_figure
 
 
 def bn_bias_figure(reports: Mapping[str, Mapping[str, Any]], path: str | os.PathLike) -> Path:
@@ -25,6 +25,7 @@ def bn_bias_figure(reports: Mapping[str, Mapping[str, Any]], path: str | os.Path
         ax.axhline(total, color="tab:red", linestyle="--", label=f"all layers: {total:.2f}")
         ax.axhline(0.5, color="k", linestyle=":", linewidth=0.8)
         ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(integer_ticks())
         ax.set_xlabel("BN layer (bottom to top)")
         ax.set_ylabel("fraction of negative BN biases")
         ax.set_title(label, fontsize="medium")
