@@ -108,7 +108,7 @@ REAL_PRESETS: dict[str, tuple[str, RealConfig]] = {
         "digits resized to 16x16, conv teacher 32-32 (3x3) with BN, pruned to 8-8; "
         "student 10x",
         RealConfig(kind="conv", image_size=16, widths=(32, 32), pruned_widths=(8, 8),
-                   run=_student_run(lr=0.02, epochs=40, multi=10))),
+                   run=_student_run(lr=0.01, epochs=30, multi=10))),
     "real-cifar10-fc": (
         "CIFAR-10 (--data-root, binary version) FC teacher 512-512-512 with BN on 3072 inputs, "
         "pruned to 64-64-64; student 10x",
