@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"rng", "threads", "networks", "teachers", "students", "constraints", "data", "metrics",
      "theory", "theory_suggested"},  # torch maths
     {"optim", "fused", "group", "checkpoint", "engine", "epoch_grads", "stats_context"},
-    {"stats", "original_stats", "experiments", "fidelity"},  # what is measured and run
+    {"stats", "original_stats", "experiments", "fidelity", "real", "bn_bias"},  # measured, run
     {"executors", "executors_ray", "sweep"},  # many runs
     {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
     {"cli"},

@@ -23,8 +23,11 @@ BN_MOMENTUM = 0.1
 
 
 def input_shape(task: TeacherConfig) -> tuple[int, ...]:
-    """Shape of one input: ``(d,)`` (fc) or ``(1, image_size, image_size)`` (conv)."""
-    return (1, task.image_size, task.image_size) if task.kind == "conv" else (task.input_dim,)
+    """Shape of one input: ``(d,)`` (fc) or ``(input_channels, image_size, image_size)``
+    (conv)."""
+    if task.kind == "conv":
+        return (task.input_channels, task.image_size, task.image_size)
+    return (task.input_dim,)
 
 
 def layer_shapes(task: TeacherConfig, widths: Sequence[int]) -> list[tuple[int, ...]]:

@@ -16,6 +16,7 @@ try:  # recent typer vendors click; older ones use click itself
 except ImportError:  # pragma: no cover
     from click import exceptions as cx  # type: ignore[no-redef]
 
+from relulab.cli.bn_bias import register as register_bn_bias
 from relulab.cli.common import console
 from relulab.cli.experiment import register as register_experiment
 from relulab.cli.overlay import register as register_overlay
@@ -57,6 +58,7 @@ register_sweep(app)
 register_validate(app)
 register_overlay(theory_app)
 register_experiment(app)
+register_bn_bias(app)
 app.add_typer(theory_app, name="theory")
 
 __all__ = ["app", "main", "console"]

@@ -12,6 +12,7 @@ from relulab.cli.common import console, fail, resolve_device, user_errors
 from relulab.config import ConfigError, RunConfig, parse_set_args, with_overrides
 from relulab.engine import TrainResult, train
 from relulab.presets import PRESETS, get_preset
+from relulab.real.config import REAL_PRESETS
 from relulab.stats import StatsRecorder
 from relulab.store import check_writable, ensure_dir, manifest, write_json, write_parquet
 
@@ -61,12 +62,23 @@ def train_cmd(
     resume: Annotated[bool, typer.Option(
         "--resume", help="continue the interrupted run in --out from its checkpoint (same "
                          "preset, --set, --seeds and --steps)")] = False,
+    data_root: Annotated[Path | None, typer.Option(
+        help="real-cifar10-* presets: folder holding cifar-10-batches-bin/")] = None,
 ) -> None:
     """Train S students against the preset's teachers; print a per-seed summary.
 
     With --out, a checkpoint is written at every statistics point (every epoch when
     stats_every is 0); Ctrl-C or SIGTERM stops at the next step, writes one and exits 130;
-    --resume continues it bit-identically."""
+    --resume continues it bit-identically. real-* presets first train (and cache under
+    OUT/teachers) a teacher on a real data set."""
+    if preset in REAL_PRESETS:
+        from relulab.cli.real import train_real
+
+        if resume:
+            raise ConfigError("--resume is not available for real-* presets (their teachers "
+                              "are cached: rerun the command)")
+        return train_real(preset, seeds, epochs, steps, device, out, set_ or [], progress,
+                          stats_every, data_root)
     cfg = get_preset(preset)
     overrides: dict[str, object] = dict(parse_set_args(set_ or []))
     if epochs is not None:
@@ -170,6 +182,8 @@ def presets() -> None:
     """List the presets, one line each."""
     for p in PRESETS.values():
         typer.echo(f"{p.name:16s} {p.summary}")
+    for name, (summary, _) in REAL_PRESETS.items():
+        typer.echo(f"{name:16s} {summary}")
 
 
 def register(app: typer.Typer) -> None:

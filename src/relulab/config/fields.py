@@ -33,6 +33,7 @@ class TeacherConfig:
     widths: tuple[int, ...] = (10, 15, 20, 25)  # hidden widths (fc) / channels (conv), bottom up
     output_dim: int = 100  # c, linear top layer
     image_size: int = 16  # conv only: input side length
+    input_channels: int = 1  # conv only: input channels (3 for CIFAR-10 colour images)
     weight_choices: tuple[float, ...] = (-0.5, -0.25, 0.0, 0.25, 0.5)  # discrete entry set
     bias: Literal["uniform", "constant", "none"] = "uniform"  # U(-range, range) | value | all 0
     bias_range: float = 0.5
@@ -66,6 +67,7 @@ class TeacherConfig:
         _check(any(v != 0 for v in self.weight_choices), "teacher.weight_choices are all zero")
         _check(self.bias_range >= 0, "teacher.bias_range must be >= 0")
         _check(self.fan_out_decay >= 0, "teacher.fan_out_decay (p) must be >= 0")
+        _check(self.input_channels >= 1, "teacher.input_channels must be positive")
         if self.kind == "conv":
             _check(self.image_size - 2 * len(self.widths) >= 1,
                    "conv teacher: image_size too small for the number of 3x3 layers")
