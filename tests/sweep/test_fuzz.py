@@ -147,3 +147,22 @@ def test_usage_errors_are_one_line(args):
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+
+
+def test_regressions_found_by_fuzzing(monkeypatch):
+    """``--depths 255`` exhausted memory (a traceback, or the OOM killer); an allocation
+    failure anywhere is now one line, exit 2."""
+    res = runner.invoke(app, ["theory", "rule-check", "--depths", "255"])
+    assert res.exit_code == 2 and res.output.startswith("error: --depths: at most 32")
+    import relulab.engine
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't "
+                           "allocate memory: you tried to allocate 136058880 bytes")
+
+    monkeypatch.setattr(relulab.engine, "train_group", no_memory)
+    res = runner.invoke(app, ["train", "--steps", "1", "--seeds", "1", "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines() == [
+        "error: out of memory: the requested sizes do not fit this machine; use fewer seeds, "
+        "samples or smaller networks"]

@@ -46,6 +46,13 @@ def user_errors(fn: F) -> F:
         except (*USER_ERRORS, OSError) as exc:
             text = str(exc) if isinstance(exc, USER_ERRORS) else os_error_message(exc)
             raise fail(text.splitlines()[0] if text else type(exc).__name__) from None
+        except (MemoryError, RuntimeError) as exc:  # torch: "can't allocate memory", CUDA OOM
+            text = str(exc)
+            if not isinstance(exc, MemoryError) and "out of memory" not in text.lower() \
+                    and "allocate memory" not in text:
+                raise
+            raise fail("out of memory: the requested sizes do not fit this machine; use "
+                       "fewer seeds, samples or smaller networks") from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -39,6 +39,9 @@ def _listed(values: Sequence[float]) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
+MAX_DEPTH = 32  # rule-check's Theorem 1 nets: deeper ones only exhaust memory
+
+
 def parse_ints(text: str, name: str, minimum: int) -> list[int]:
     """``"2..8"`` (inclusive range) or ``"5,20,100"`` -> list of ints >= ``minimum``."""
     text = text.strip()
@@ -262,6 +265,8 @@ def rule_check(
     Luck Matters teacher 10-15-20-25 (d = 20, c = 30) with a default-init student."""
     dev = resolve_device(device)
     depth_list = tuple(parse_ints(depths, "--depths", 1))
+    if max(depth_list) > MAX_DEPTH:
+        raise ConfigError(f"--depths: at most {MAX_DEPTH} hidden layers, got {max(depth_list)}")
     if width < 1 or multi < 1 or samples < 2:
         raise ConfigError("--width and --multi must be >= 1, --samples >= 2")
     _positive(data_std, "data-std")
