@@ -54,51 +54,86 @@ def draw(kind: str, std: float, shape: tuple[int, ...], *, generator: torch.Gene
     return x.to(dtype)
 
 
+def _flat(tensors: Sequence[Tensor | None]) -> list[Tensor]:
+    """``(S, N, ...)`` tensors (Nones dropped) as ``(S*N, ...)`` row tables."""
+    return [t.reshape(t.shape[0] * t.shape[1], *t.shape[2:]) for t in tensors if t is not None]
+
+
+def _gather(tables: list[Tensor], rows: Tensor, num_seeds: int) -> list[Tensor]:
+    """Rows ``(S, B)`` of flat row tables ``(S*N, ...)`` -> ``(S, B, ...)`` each: one
+    index_select per table per step, never a copy of the whole set."""
+    flat = rows.reshape(-1)
+    return [t.index_select(0, flat).reshape(num_seeds, -1, *t.shape[1:]) for t in tables]
+
+
+def generator_states(generators: Sequence[torch.Generator]) -> Tensor:
+    """The states of S generators ``(S, L)`` uint8 (for a stream's ``state_dict``)."""
+    return torch.stack([g.get_state() for g in generators])
+
+
+def set_generator_states(generators: Sequence[torch.Generator], states: Tensor) -> None:
+    if states.shape[0] != len(generators):
+        raise ValueError(f"state holds {states.shape[0]} generators, stream has "
+                         f"{len(generators)}")
+    for g, st in zip(generators, states, strict=True):
+        g.set_state(st.cpu().clone())  # a view of the stacked states crashes set_state
+
+
 class FiniteStream:
     """Iterates a fixed training set of N samples per seed in passes, each seed reshuffled
     with its own generator every pass; batches wrap across passes.
 
-    Each pass gathers the permuted set once, so a batch is a contiguous slice (no per-step
-    gather). ``targets (S, N, c)`` (teacher outputs) travel with their inputs.
+    Each step gathers its ``S x B`` rows (inputs and, if given, teacher ``targets (S, N, c)``)
+    through the seeds' permutations ``(S, N)``; the set itself is never rewritten.
     """
 
     def __init__(self, train_x: Tensor, batch_size: int, generators: list[torch.Generator],
                  targets: Tensor | None = None):
-        self.tensors = [t for t in (train_x, targets) if t is not None]
-        self.batch_size = batch_size
-        self.generators = generators
-        self.n = train_x.shape[1]
+        self.tables = _flat([train_x, targets])  # (S*N, ...)
+        self.num_seeds, self.n = train_x.shape[:2]
+        self.batch_size, self.generators = batch_size, generators
         self.has_targets = targets is not None
+        self.offset = (torch.arange(self.num_seeds) * self.n)[:, None].to(train_x.device)
         self._new_pass()
 
     def _new_pass(self) -> None:
         perm = torch.stack([torch.randperm(self.n, generator=g) for g in self.generators])
-        s = perm.shape[0]
-        flat = (perm + torch.arange(s)[:, None] * self.n).flatten().to(self.tensors[0].device)
-        # one index_select per pass: (S*N, ...) rows in per-seed permuted order
-        self.pass_data = [t.reshape(s * self.n, *t.shape[2:]).index_select(0, flat)
-                          .reshape(t.shape) for t in self.tensors]
+        self.rows = perm.to(self.offset.device) + self.offset  # (S, N) rows of this pass
         self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:
         b = self.batch_size
         if self.pos + b <= self.n:
-            out = [t[:, self.pos:self.pos + b] for t in self.pass_data]
+            rows = self.rows[:, self.pos:self.pos + b]
             self.pos += b
             if self.pos == self.n:
                 self._new_pass()
         else:
-            parts: list[list[Tensor]] = []
-            need = b
+            parts, need = [], b
             while need > 0:
                 take = min(need, self.n - self.pos)
-                parts.append([t[:, self.pos:self.pos + take] for t in self.pass_data])
+                parts.append(self.rows[:, self.pos:self.pos + take])
                 self.pos += take
                 need -= take
                 if self.pos == self.n:
                     self._new_pass()
-            out = [torch.cat(ts, dim=1) for ts in zip(*parts, strict=True)]
+            rows = torch.cat(parts, dim=1)
+        out = _gather(self.tables, rows, self.num_seeds)
         return out[0], (out[1] if self.has_targets else None)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Everything :meth:`next` depends on besides the data: generator states, this
+        pass's permutation, the position in it."""
+        return {"generators": generator_states(self.generators),
+                "perm": (self.rows - self.offset).cpu(), "pos": torch.tensor(self.pos)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        if tuple(state["perm"].shape) != (self.num_seeds, self.n):
+            raise ValueError(f"state is for {tuple(state['perm'].shape)} (seeds, samples), "
+                             f"stream has {(self.num_seeds, self.n)}")
+        set_generator_states(self.generators, state["generators"])
+        self.rows = state["perm"].to(self.offset.device) + self.offset
+        self.pos = int(state["pos"])
 
 
 class ReplacementStream:
@@ -108,13 +143,12 @@ class ReplacementStream:
 
     def __init__(self, train_x: Tensor, batch_size: int, generators: list[torch.Generator],
                  targets: Tensor | None = None, chunk: int = 64):
-        self.tensors = [t.reshape(t.shape[0] * t.shape[1], *t.shape[2:])
-                        for t in (train_x, targets) if t is not None]  # (S*N, ...)
+        self.tables = _flat([train_x, targets])  # (S*N, ...)
         self.num_seeds, self.n = train_x.shape[:2]
         self.batch_size, self.generators, self.chunk = batch_size, generators, chunk
         self.has_targets = targets is not None
         self.offset = (torch.arange(self.num_seeds) * self.n)[:, None]  # (S, 1)
-        self.idx: Tensor | None = None
+        self.idx: Tensor | None = None  # (S, chunk*B) rows of the current chunk
         self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:
@@ -122,13 +156,28 @@ class ReplacementStream:
         if self.idx is None or self.pos == self.chunk:
             idx = torch.stack([torch.randint(self.n, (self.chunk * b,), generator=g)
                                for g in self.generators])  # (S, chunk*B)
-            self.idx = (idx + self.offset).to(self.tensors[0].device)
+            self.idx = (idx + self.offset).to(self.tables[0].device)
             self.pos = 0
-        rows = self.idx[:, self.pos * b:(self.pos + 1) * b].reshape(-1)  # (S*B,)
+        rows = self.idx[:, self.pos * b:(self.pos + 1) * b]  # (S, B)
         self.pos += 1
-        out = [t.index_select(0, rows).reshape(self.num_seeds, b, *t.shape[1:])
-               for t in self.tensors]
+        out = _gather(self.tables, rows, self.num_seeds)
         return out[0], (out[1] if self.has_targets else None)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Generator states, the current chunk's indices (empty before the first draw), the
+        position in it."""
+        idx = (torch.zeros(self.num_seeds, 0, dtype=torch.int64) if self.idx is None
+               else self.idx.cpu() - self.offset)
+        return {"generators": generator_states(self.generators), "idx": idx,
+                "pos": torch.tensor(self.pos)}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        idx = state["idx"]
+        if idx.shape[0] != self.num_seeds or idx.shape[1] not in (0, self.chunk * self.batch_size):
+            raise ValueError(f"state indices {tuple(idx.shape)} do not fit this stream")
+        set_generator_states(self.generators, state["generators"])
+        self.idx = None if idx.shape[1] == 0 else (idx + self.offset).to(self.tables[0].device)
+        self.pos = int(state["pos"])
 
 
 class FreshStream:
