@@ -60,11 +60,13 @@ class Float32Correlator:
         self.teacher, self.x, self.chunk, self.tol = teacher, x, chunk, tol
         self.last_bound: tuple[float, ...] = ()
         self.fallbacks = 0
-        self._t_hat = [torch.cat(parts, dim=1) for parts in zip(
+        t_hat = [torch.cat(parts, dim=1) for parts in zip(
             *self._centred_teacher(), strict=True)]  # per layer (S, N, m) float32
-        self._t_sum = [t.double().sum(1) for t in self._t_hat]  # (S, m)
+        self._t_sum = [t.double().sum(1) for t in t_hat]  # (S, m)
         self._t_var = [(t.double().square().sum(1) - s.square() / x.shape[1]).clamp_min(0.0)
-                       for t, s in zip(self._t_hat, self._t_sum, strict=True)]
+                       for t, s in zip(t_hat, self._t_sum, strict=True)]
+        # a ones column: the cross-product GEMM also gives the student's sums
+        self._t_aug = [torch.cat([t, torch.ones_like(t[..., :1])], -1) for t in t_hat]
         norms = x.double().flatten(2).norm(dim=-1)  # (S, N) |x_i|
         self._x_sq, self._x_sum = norms.square().sum(1), norms.sum(1)  # (S,)
 
@@ -134,10 +136,10 @@ class Float32Correlator:
                 shifts = [a.mean(1, keepdim=True) for a in post]
             for layer, (a, shift) in enumerate(zip(post, shifts, strict=True)):
                 s = (a - shift).float()  # (S, L, n)
-                t = self._t_hat[layer][:, start:start + self.chunk]  # (S, L, m)
-                s64 = s.double()
-                parts = [s64.sum(1), s64.square().sum(1),
-                         torch.bmm(s.transpose(1, 2), t).double()]
+                t = self._t_aug[layer][:, start:start + self.chunk]  # (S, L, m + 1)
+                cross = torch.bmm(s.transpose(1, 2), t).double()  # (S, n, m + 1)
+                parts = [cross[..., -1], torch.linalg.vector_norm(s, dim=1).double().square(),
+                         cross[..., :-1]]
                 if out is None or len(out) <= layer:
                     out = (out or []) + [parts]
                 else:
@@ -159,8 +161,11 @@ class Float32Correlator:
         finite = torch.isfinite(s_sum).unsqueeze(-1) & torch.isfinite(t_sum).unsqueeze(-2)
         corr = torch.where(finite, corr, torch.nan)
         t_len = (t_var + t_sum.square() / n).sqrt()  # |t̂|
-        ratio = (s_sq.sqrt() / s_norm).unsqueeze(-1) * (t_len / t_norm).unsqueeze(-2)
-        bound = (gamma(min(self.chunk, n)) + 4 * U32) * ratio + 4 * U32
+        s_ratio = (s_sq.sqrt() / s_norm).unsqueeze(-1)  # |s'| / sigma_s'
+        g = gamma(min(self.chunk, n))
+        bound = ((g + 4 * U32) * s_ratio * (t_len / t_norm).unsqueeze(-2) + 4 * U32
+                 + 2 * g * s_ratio.square()  # float32 sums of s' and s'^2: sigma_s' relative
+                 + g * s_ratio * (t_sum.abs() / (n ** 0.5 * t_norm)).unsqueeze(-2))
         bound = torch.where(const | ~finite, 0.0, bound)  # exact 0 / NaN as the reference
         if fwd_err is not None:  # a node constant in float32 need not be in float64
             bound = bound + (2 * fwd_err / s_norm).unsqueeze(-1)
