@@ -1,17 +1,22 @@
-"""Sweep throughput (issue 6): seed-steps/s of a full-size slice of the Student Specialization
-two-layer sweep, and the projected time of the whole paper sweep on this machine.
+"""Sweep wall time (issue 16): what a user waits for in the Student Specialization paper sweep.
 
-1. Slice: m=10, multi=5, all six p, 32 seeds = 192 members as one batch, through the real sweep
-   path (:func:`relulab.executors.run_task`: engine + StatsRecorder at the paper cadence, i.e.
-   at init and after every epoch of 1000 steps, + rows as Arrow). Reports set-up, training-loop
-   and statistics time, and seed-steps/s with and without statistics.
-2. Projection: the paper sweep is 3 m x 4 multi x 6 p cells x 32 seeds x 100 epochs x 1000
-   steps = 12 batches of 192 members (one per (m, multi)). Each (m, multi) other than the slice
-   is probed with a short run (``--probe-steps``) for its step rate, statistics and set-up cost;
-   ``--no-probe`` scales the slice by per-step FLOPs instead. Target: under 8 hours.
+The paper sweep is 3 m x 4 multi x 6 p x 32 seeds, 100 epochs x 1000 steps, statistics at
+init and after every epoch: 12 batches of 192 members, one per (m, multi). Each group is run
+through the real sweep path (:func:`relulab.executors.run_task`: engine, StatsRecorder at the
+paper cadence, rows as Arrow) twice, ``--short`` and ``--long`` epochs of 1000 steps. The
+difference of the two wall times is ``long - short`` whole epochs (steps, per-epoch eval loss,
+statistics calls; with N=10000 and batch 16, an epoch is 1.6 passes over the training set),
+so set-up (data, teacher targets, the init statistics) cancels and first-pass costs are not
+counted as per-step costs. Per group it prints seconds per 1e5 steps (its whole run), the
+statistics seconds per call, achieved training FLOP/s next to ``torch.bmm`` FLOP/s at the
+step's shapes, and the projection ``wall(short) + (100 - short) x epoch``; the total is the
+projected sweep. The last column is the issue's full run (float32, old loss) for the check.
 
-Usage: python benchmarks/sweep.py [--steps 1000] [--probe-steps 300] [--no-probe]
-       [--device cpu|cuda] [--threads N]
+On a shared or oversubscribed machine pass ``--threads 1``: two spinning OpenMP threads on
+busy cores run ~3x slower than one.
+
+Usage: python benchmarks/sweep.py [--short 1] [--long 3] [--repeats 1] [--set dtype=float32]
+       [--groups 5x1,20x10] [--device cpu|cuda] [--threads N]
 """
 
 from __future__ import annotations
@@ -31,39 +36,46 @@ from relulab.stats import StatsRecorder
 
 PAPER_EPOCHS = 100
 STEPS_PER_EPOCH = 1000
-TARGET_HOURS = 8.0
+TARGET_HOURS = 1.0
+GROUPS = [(m, multi) for m in (5, 10, 20) for multi in (1, 2, 5, 10)]
+# issue 16's full run of the sweep (float32, loss=mse, FiniteStream passes): seconds per group
+ISSUE_FULL_RUN = {5: "301", 10: "306-316", 20: "364", 25: "379", 50: "504-523",
+                  100: "718-792", 200: "~1500"}
 
 
 class TimedRecorder(StatsRecorder):
-    """StatsRecorder that also sums the wall time of its calls."""
+    """StatsRecorder that also records the wall time of each call."""
 
     def __init__(self) -> None:
         super().__init__()
         self.durations: list[float] = []
 
     def __call__(self, ctx) -> None:  # type: ignore[no-untyped-def]
-        if ctx.student.weights[0].is_cuda:
-            torch.cuda.synchronize()
+        sync(ctx.student.weights[0].device)
         t0 = time.perf_counter()
         super().__call__(ctx)
-        if ctx.student.weights[0].is_cuda:
-            torch.cuda.synchronize()
+        sync(ctx.student.weights[0].device)
         self.durations.append(time.perf_counter() - t0)
 
 
-def group_batch(m: int, multi: int, steps: int, seeds: int = 32) -> Batch:
-    """The paper sweep's (m, multi) group (all six p x ``seeds``), ``steps`` steps long."""
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def group_batch(m: int, multi: int, epochs: int, overrides: dict[str, str],
+                seeds: int = 32) -> Batch:
+    """The paper sweep's (m, multi) group (all six p x ``seeds``), ``epochs`` epochs long."""
     paper = PAPER_TWO_LAYER_SWEEP
-    base = with_overrides(get_preset(paper.preset), {"m": m, "multi": multi, "epochs": 1,
-                                                     "steps_per_epoch": steps})
+    base = with_overrides(get_preset(paper.preset), {**overrides, "m": m, "multi": multi,
+                                                     "epochs": epochs})
     grid = parse_grid([g for g in paper.grid if g.startswith("p=")])
     cells = tuple(SweepSpec(paper.preset, base, grid, tuple(range(seeds))).cells())
     return Batch(cells, tuple((i, s) for i in range(len(cells)) for s in range(seeds)))
 
 
-def measure(m: int, multi: int, steps: int, device: str) -> dict[str, float]:
-    """Time one batch of the (m, multi) group: set-up, per-step and per-statistics seconds."""
-    batch = group_batch(m, multi, steps)
+def timed_run(batch: Batch, device: str) -> tuple[float, list[float]]:
+    """Wall seconds of one batch through the sweep path, and its statistics calls' seconds."""
     recorders: list[TimedRecorder] = []
 
     def factory() -> TimedRecorder:
@@ -71,76 +83,89 @@ def measure(m: int, multi: int, steps: int, device: str) -> dict[str, float]:
         return recorders[-1]
 
     t0 = time.perf_counter()
-    out = run_task(Task(batch, device), recorder_factory=factory)
-    wall = time.perf_counter() - t0
-    calls = recorders[0].durations  # at init (before the loop), then inside the loop
-    loop = out.loop_seconds if out.loop_seconds is not None else out.seconds - calls[0]
-    train_s = loop - sum(calls[1:])
-    # set-up (data, teachers, students) and row building: everything but steps and statistics
-    setup = wall - loop - calls[0]
-    return {"m": m, "multi": multi, "members": batch.size, "steps": steps, "wall": wall,
-            "setup": max(setup, 0.0), "stats_calls": len(calls),
-            "stats_per_call": sum(calls) / len(calls), "step_seconds": max(train_s, 1e-9) / steps}
+    run_task(Task(batch, device), recorder_factory=factory)
+    return time.perf_counter() - t0, recorders[0].durations
 
 
-def step_flops(m: int, multi: int, d: int = 100, c: int = 50, batch: int = 16) -> float:
-    n = m * multi
-    return 6.0 * batch * (d * n + n * c)  # forward + backward, per seed
+def bmm_seconds(members: int, n: int, dtype: torch.dtype, device: str, d: int = 100,
+                c: int = 50, b: int = 16, reps: int = 50) -> tuple[float, float]:
+    """Seconds of the fused step's five batched matmuls at the group's shapes, and their
+    FLOPs: forward (d->n, n->c), backward (c->n input gradient, two weight gradients)."""
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(members, *shape, dtype=dtype, device=device)
+
+    mats = [(r(b, d), r(d, n)), (r(b, n), r(n, c)), (r(b, c), r(c, n)),
+            (r(c, b), r(b, n)), (r(n, b), r(b, d))]
+    flops = sum(2 * members * a.shape[1] * a.shape[2] * w.shape[2] for a, w in mats)
+    best = float("inf")
+    for _ in range(3):
+        sync(torch.device(device))
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            for a, w in mats:
+                torch.bmm(a, w)
+        sync(torch.device(device))
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best, flops
+
+
+def measure(m: int, multi: int, args: argparse.Namespace) -> dict[str, float]:
+    """Differenced epochs of group (m, multi) and its projected seconds in the full sweep."""
+    short, long = (group_batch(m, multi, e, args.overrides) for e in (args.short, args.long))
+    # the fastest of ``repeats`` runs of each length: load from other processes only slows
+    wall_s, stats_s = min(timed_run(short, args.device) for _ in range(args.repeats))
+    wall_l, stats_l = min(timed_run(long, args.device) for _ in range(args.repeats))
+    epochs = args.long - args.short
+    epoch = (wall_l - wall_s) / epochs  # steps + eval loss + one statistics call
+    stats_call = (sum(stats_l) - sum(stats_s)) / epochs
+    cfg = short.cells[0].config
+    step = (epoch - stats_call) / cfg.steps_per_epoch
+    bmm, flops = bmm_seconds(short.size, m * multi, getattr(torch, cfg.dtype), args.device)
+    return {"members": short.size, "epoch": epoch, "stats_call": stats_call, "step": step,
+            "train_gflops": flops / step / 1e9, "bmm_gflops": flops / bmm / 1e9,
+            "per_1e5": epoch * 1e5 / cfg.steps_per_epoch,
+            "projected": wall_s + (PAPER_EPOCHS - args.short) * epoch}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=STEPS_PER_EPOCH, help="steps of the slice")
-    ap.add_argument("--probe-steps", type=int, default=300, help="steps of each group probe")
-    ap.add_argument("--no-probe", action="store_true", help="scale the slice by FLOPs instead")
+    ap.add_argument("--short", type=int, default=1, help="epochs of the short run")
+    ap.add_argument("--long", type=int, default=3, help="epochs of the long run")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="runs of each length; the fastest counts (noisy, shared machines)")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="override of the spec-two-layer preset, e.g. dtype=float32")
+    ap.add_argument("--groups", default="", help="only these m x multi groups, e.g. 5x1,20x10")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = ap.parse_args()
+    if args.long <= args.short:
+        ap.error("--long must exceed --short")
+    args.overrides = dict(s.split("=", 1) for s in args.sets)
     if args.threads:
         torch.set_num_threads(args.threads)
+    groups = GROUPS if not args.groups else [
+        tuple(int(v) for v in g.split("x")) for g in args.groups.split(",")]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"load average {load:.1f} at start")
-
-    s = measure(10, 5, args.steps, args.device)
-    train_rate = s["members"] / s["step_seconds"]
-    stats_epoch = s["stats_per_call"] / STEPS_PER_EPOCH  # amortised per step at the cadence
-    with_stats = s["members"] / (s["step_seconds"] + stats_epoch)
-    print(f"slice m=10 multi=5 x 6 p x 32 seeds = {s['members']} members, {s['steps']} steps: "
-          f"wall {s['wall']:.1f} s (set-up {s['setup']:.1f} s, {s['stats_calls']} stats calls "
-          f"of {s['stats_per_call']:.2f} s)")
-    print(f"  seed-steps/s: {train_rate:,.0f} training only, {with_stats:,.0f} with statistics "
-          "every 1000 steps", flush=True)
-
-    groups = [(m, multi) for m in (5, 10, 20) for multi in (1, 2, 5, 10)]
-    results = {(10, 5): s}
-    print(f"{'m':>3} {'multi':>5} {'seed-steps/s':>13} {'stats s/call':>12} {'set-up s':>9} "
-          f"{'hours':>7}   (probe: {'FLOPs-scaled slice' if args.no_probe else args.probe_steps})",
+          f"overrides {args.overrides or 'none'}, load average {load:.1f} at start; runs of "
+          f"{args.short} and {args.long} epochs x {STEPS_PER_EPOCH} steps per group")
+    print(f"{'m':>3} {'multi':>5} {'n':>4} {'ms/step':>8} {'stats s':>8} {'s/1e5 steps':>11} "
+          f"{'GFLOP/s':>8} {'bmm':>7} {'ratio':>5} {'projected s':>11} {'issue run s':>11}",
           flush=True)
     total = 0.0
     for m, multi in groups:
-        if (m, multi) not in results:
-            if args.no_probe:
-                scale = step_flops(m, multi) / step_flops(10, 5)
-                results[(m, multi)] = {**s, "m": m, "multi": multi,
-                                       "step_seconds": s["step_seconds"] * scale,
-                                       "stats_per_call": s["stats_per_call"] * scale}
-            else:
-                results[(m, multi)] = measure(m, multi, args.probe_steps, args.device)
-        r = results[(m, multi)]
-        steps = PAPER_EPOCHS * STEPS_PER_EPOCH
-        seconds = (r["setup"] + steps * r["step_seconds"]
-                   + (PAPER_EPOCHS + 1) * r["stats_per_call"])
-        total += seconds
-        print(f"{m:>3} {multi:>5} {r['members'] / r['step_seconds']:>13,.0f} "
-              f"{r['stats_per_call']:>12.2f} {r['setup']:>9.1f} {seconds / 3600:>7.2f}",
-              flush=True)
-    seed_steps = 72 * 32 * PAPER_EPOCHS * STEPS_PER_EPOCH
-    print(f"projected full paper sweep (72 cells x 32 seeds x 100 x 1000 steps = "
-          f"{seed_steps:.3g} seed-steps): {total / 3600:.2f} h on this machine "
-          f"(mean {seed_steps / total:,.0f} seed-steps/s); target < {TARGET_HOURS:.0f} h: "
-          f"{'met' if total / 3600 < TARGET_HOURS else 'NOT met'}")
-    print(f"ratio target/projected: {TARGET_HOURS * 3600 / total:.2f}")
+        r = measure(m, multi, args)
+        total += r["projected"]
+        print(f"{m:>3} {multi:>5} {m * multi:>4} {r['step'] * 1e3:>8.2f} "
+              f"{r['stats_call']:>8.2f} {r['per_1e5']:>11.0f} "
+              f"{r['train_gflops']:>8.2f} {r['bmm_gflops']:>7.2f} "
+              f"{r['train_gflops'] / r['bmm_gflops']:>5.2f} {r['projected']:>11.0f} "
+              f"{ISSUE_FULL_RUN.get(m * multi, '-'):>11}", flush=True)
+    scope = "full paper sweep" if len(groups) == len(GROUPS) else f"{len(groups)} groups"
+    print(f"projected {scope}: {total / 3600:.2f} h = {total / 60:.0f} min on this machine "
+          f"(target < {TARGET_HOURS:.0f} h: {'met' if total / 3600 < TARGET_HOURS else 'NOT met'}"
+          f"; load average now {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -29,3 +29,29 @@ def test_cuda_nan_isolation():
     res = train(cfg, [0, 1], device="cuda", nets=(teacher, student))
     assert res.diverged.tolist() == [True, False]
     assert torch.isfinite(res.eval_loss[1])
+
+
+@pytest.mark.parametrize("sampling", ["replacement", "passes"])
+def test_cuda_streams_and_float32_statistics_match_cpu(sampling):
+    """Streams gather on the device the same rows as on the CPU (indices drawn on the CPU),
+    and the float32 correlator agrees with the CPU within its bound."""
+    from relulab.data import FiniteStream, ReplacementStream
+    from relulab.metrics.float32 import Float32Correlator
+    from relulab.rng import generator
+
+    cls = ReplacementStream if sampling == "replacement" else FiniteStream
+    x = torch.randn(3, 50, 4, generator=torch.Generator().manual_seed(0))
+    gens = [[generator(0, s, "shuffle") for s in range(3)] for _ in range(2)]
+    cpu, gpu = cls(x, 8, gens[0]), cls(x.cuda(), 8, gens[1])
+    for _ in range(20):
+        assert torch.equal(cpu.next()[0], gpu.next()[0].cpu())
+    cfg = with_overrides(get_preset("demo"), {"epochs": "1", "steps_per_epoch": "50"})
+    res = train(cfg, [0, 1], device="cpu")
+    from relulab.engine import build
+
+    _, _, src = build(cfg, [0, 1])
+    ev = src.eval_inputs()
+    on_cpu = Float32Correlator(res.teacher, ev)
+    on_gpu = Float32Correlator(res.teacher.to("cuda"), ev.cuda())
+    a, b = on_cpu(res.student)[0], on_gpu(res.student.to("cuda"))[0].cpu()
+    assert float((a - b).abs().max()) <= on_cpu.last_bound[0] + on_gpu.last_bound[0]

@@ -69,3 +69,21 @@ def test_every_preset_has_a_summary_and_validates():
             "demo"} <= set(PRESETS)
     for p in PRESETS.values():
         assert p.summary and p.config.hash()
+
+
+def test_luck_conv_small_is_luck_conv_at_cpu_size():
+    """Same conventions as luck-conv; only widths, training set and epochs shrink, and the
+    per-step FLOPs drop ~60x (3x3 convs, no padding, 16 -> 14 -> 12 -> 10 -> 8)."""
+    full, small = get_preset("luck-conv"), get_preset("luck-conv-small")
+    assert small.teacher.widths == (8, 8, 8, 8) and small.student == full.student
+    assert (small.data.train_size, small.optim.epochs) == (12_800, 5)
+    assert small.data.eval_size == full.data.eval_size and small.optim.lr == full.optim.lr
+
+    def step_flops(widths):  # forward + 2 backward GEMM-equivalents, batch 64, student 10x
+        chans, sides = [1, *(10 * w for w in widths)], [14, 12, 10, 8]
+        return 3 * sum(2 * 64 * s * s * 9 * a * b
+                       for s, a, b in zip(sides, chans[:-1], chans[1:], strict=True))
+
+    assert 0.4e12 < step_flops(full.teacher.widths) < 0.5e12  # the 0.44 TFLOP in the summary
+    assert step_flops(small.teacher.widths) < 8e9
+    assert "GPU-sized" in PRESETS["luck-conv"].summary

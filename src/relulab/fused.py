@@ -50,6 +50,8 @@ def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 
         below = torch.bmm(delta, w) if layer > 0 else None  # uses W before its update
         w.baddbmm_(delta.transpose(1, 2), hs[layer], alpha=-step)
         net.biases[layer].add_(delta.sum(dim=1), alpha=-step)
-        if below is not None:
+        if below is not None and net.leaky_slope == 0.0:  # ReLU: one op keeps dZ where h > 0
+            delta = torch.ops.aten.threshold_backward(below, fw.post[layer - 1], 0.0)
+        elif below is not None:
             delta = below.mul_(gate(fw.pre[layer - 1], net.leaky_slope))
     return loss

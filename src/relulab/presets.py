@@ -37,6 +37,16 @@ def _luck(widths: tuple[int, ...], epochs: int = 40) -> RunConfig:
     )
 
 
+def _luck_conv(widths: tuple[int, ...], train_size: int = 100_000, epochs: int = 40
+               ) -> RunConfig:
+    return RunConfig(
+        teacher=TeacherConfig(kind="conv", widths=widths, output_dim=100, image_size=16),
+        student=StudentConfig(multi=10),
+        data=DataConfig(std=10.0, train_size=train_size, eval_size=1024),
+        optim=OptimConfig(name="sgd", lr=0.01, batch_size=64, epochs=epochs),
+    )
+
+
 def with_lr(cfg: RunConfig, lr: float) -> RunConfig:
     return replace(cfg, optim=replace(cfg.optim, lr=lr))
 
@@ -89,15 +99,12 @@ PRESETS: dict[str, Preset] = {
                "sigma=10, 40 epochs of 100k", _luck((50, 75, 100, 125))),
         Preset("luck-fc-small", "Luck Matters code default: teacher 10-15-20-25, student 10x",
                _luck((10, 15, 20, 25))),
-        Preset("luck-conv", "Luck Matters conv: teacher 64-64-64-64 3x3 on 1x16x16, student 10x",
-               RunConfig(
-                   teacher=TeacherConfig(kind="conv", widths=(64, 64, 64, 64), output_dim=100,
-                                         image_size=16),
-                   student=StudentConfig(multi=10),
-                   data=DataConfig(std=10.0, train_size=100_000, eval_size=1024),
-                   optim=OptimConfig(name="sgd", lr=0.01, batch_size=64, epochs=40),
-                   stats=LUCK_STATS,
-               )),
+        Preset("luck-conv", "Luck Matters conv: teacher 64-64-64-64 3x3 on 1x16x16, student 10x. "
+               "GPU-sized: ~0.44 TFLOP per step per seed, ~87 h per seed for 40 epochs on 2 "
+               "CPU cores (use luck-conv-small there)", _luck_conv((64, 64, 64, 64))),
+        Preset("luck-conv-small", "luck-conv at CPU size: teacher 8-8-8-8 3x3 on 1x16x16, "
+               "student 10x, 12800 samples x 5 epochs (1000 steps, ~7 GFLOP each); minutes "
+               "per seed on 2 cores", _luck_conv((8, 8, 8, 8), train_size=12_800, epochs=5)),
         Preset("luck-fc-readme", "Luck Matters README command: teacher 10-15-20-25, student 10x, "
                "lr 0.05", with_lr(_luck((10, 15, 20, 25)), 0.05)),
         Preset("spec-two-layer", "Student Specialization two-layer original: d=100, m=10, "

@@ -52,6 +52,8 @@ from relulab.metrics import (
     threshold_counts,
     winner_rank,
 )
+from relulab.metrics.float32 import Float32Correlator
+from relulab.metrics.float32 import supports as float32_supports
 from relulab.original_stats import TrainCorrelations, extra_columns
 from relulab.schema import RECOVERY_THRESHOLD, THRESHOLDS, threshold_column
 
@@ -63,19 +65,28 @@ class StatsRecorder:
     used 192); ``chunk`` is the number of eval samples per streamed forward (default: sized to
     the nets). The correlations at init are kept for the winner ranks; a call at epoch 0, step
     0 (a new run) replaces them.
+
+    ``precision="float32"`` (default) computes the correlations of fully connected nets with
+    float32 cross-products on centred data, guaranteed within 1e-3 of the float64 sums
+    (:class:`relulab.metrics.float32.Float32Correlator`); ``"float64"`` (and conv / BN nets)
+    keeps float64 sums throughout.
     """
 
     def __init__(self, *, thresholds: tuple[float, ...] = THRESHOLDS,
-                 eval_samples: int | None = None, chunk: int | None = None) -> None:
+                 eval_samples: int | None = None, chunk: int | None = None,
+                 precision: str = "float32") -> None:
         if eval_samples is not None and eval_samples < 2:
             raise ValueError(f"eval_samples must be >= 2, got {eval_samples}")
         self.thresholds = tuple(thresholds)
         self.eval_samples = eval_samples
         self.chunk = chunk
+        if precision not in ("float32", "float64"):
+            raise ValueError(f"precision must be float32 or float64, got {precision!r}")
+        self.precision = precision
         self.rows: list[dict[str, Any]] = []
         self.init_correlations: tuple[Tensor, ...] | None = None  # (S, n_l, m_l) on CPU
         self.last_correlations: tuple[Tensor, ...] | None = None
-        self._corr: LayerCorrelator | None = None
+        self._corr: LayerCorrelator | Float32Correlator | None = None
         self._eval_x: Tensor | None = None
         self._train = TrainCorrelations()
 
@@ -98,13 +109,17 @@ class StatsRecorder:
             for i, row in enumerate(self.rows[-num_seeds:]):
                 row.update((key, values[i]) for key, values in extras[layer].items())
 
-    def _correlator(self, ctx: StatsContext) -> LayerCorrelator:
+    def _correlator(self, ctx: StatsContext) -> LayerCorrelator | Float32Correlator:
         """The correlator of this run's teacher and eval set (kept: the teacher is fixed)."""
         if (self._corr is None or self._corr.teacher is not ctx.teacher
                 or self._eval_x is not ctx.eval_x):
             limit = self.eval_samples or ctx.cfg.stats.eval_samples
             x = ctx.eval_x if limit is None else ctx.eval_x[:, :limit]
-            self._corr = LayerCorrelator(ctx.teacher, x, chunk=self.chunk)
+            if self.precision == "float32" and float32_supports(ctx.teacher) \
+                    and float32_supports(ctx.student):
+                self._corr = Float32Correlator(ctx.teacher, x, chunk=self.chunk or 512)
+            else:
+                self._corr = LayerCorrelator(ctx.teacher, x, chunk=self.chunk)
             self._eval_x = ctx.eval_x
         return self._corr
 

@@ -93,7 +93,7 @@ def test_epoch_grad_norm_is_the_mean_over_steps(deep_cfg, momentum):
 def test_eval_samples_from_config(deep_cfg):
     cfg = with_overrides(deep_cfg, {"stats.eval_samples": 20, "stats.train_samples": 0,
                                     "epochs": 0})
-    rec = StatsRecorder()
+    rec = StatsRecorder(precision="float64")  # exact path: compare to 1e-9
     train(cfg, [0], callbacks=[rec])
     teacher, student, src = build(cfg, [0])
     x = src.eval_inputs()[:, :20]

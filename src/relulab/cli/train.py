@@ -79,24 +79,13 @@ def train_cmd(
                               "are cached: rerun the command)")
         return train_real(preset, seeds, epochs, steps, device, out, set_ or [], progress,
                           stats_every, data_root)
-    cfg = get_preset(preset)
-    overrides: dict[str, object] = dict(parse_set_args(set_ or []))
-    if epochs is not None:
-        overrides["optim.epochs"] = str(epochs)
-    if stats_every is not None:
-        overrides["stats_every"] = str(stats_every)
-    cfg = with_overrides(cfg, overrides)
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be positive, got {seeds}")
-    if steps is not None and steps < 0:
-        raise ConfigError(f"--steps must be >= 0, got {steps}")
+    cfg = _config(preset, set_ or [], epochs, stats_every, seeds, steps)
     dev = resolve_device(device)
     recorder = StatsRecorder()
     run_info = {"config_hash": cfg.hash(), "seeds": list(range(seeds)), "max_steps": steps}
     state = _resume_state(out, resume, run_info, recorder)
     if state == "finished":
-        console.print(f"the run in {out} has already finished; nothing to resume")
-        return
+        return console.print(f"the run in {out} has already finished; nothing to resume")
     from relulab.engine import Interrupted
     from relulab.interrupts import EXIT_INTERRUPTED, StopRequest
 
@@ -116,6 +105,22 @@ def train_cmd(
         save_run(result, out, recorder.tables())
         (out / CHECKPOINT).unlink(missing_ok=True)
         console.print(f"run written to {out}")
+
+
+def _config(preset: str, set_: list[str], epochs: int | None, stats_every: int | None,
+            seeds: int, steps: int | None) -> RunConfig:
+    """The preset with ``--set``, ``--epochs`` and ``--stats-every`` applied, validated."""
+    overrides: dict[str, object] = dict(parse_set_args(set_))
+    if epochs is not None:
+        overrides["optim.epochs"] = str(epochs)
+    if stats_every is not None:
+        overrides["stats_every"] = str(stats_every)
+    cfg = with_overrides(get_preset(preset), overrides)
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be positive, got {seeds}")
+    if steps is not None and steps < 0:
+        raise ConfigError(f"--steps must be >= 0, got {steps}")
+    return cfg
 
 
 def _print_summary(result: TrainResult, preset: str, dev: str) -> None:

@@ -1,0 +1,172 @@
+"""Correlations with float32 cross-products on centred data and a guaranteed error bound.
+
+:class:`Float32Correlator` gives what :class:`~relulab.metrics.LayerCorrelator` gives (per
+hidden layer, ``(S, n, m)`` float64 Pearson correlations over the eval set) for fully connected
+nets, with the one GEMM over the whole eval set (``student^T teacher``) in float32:
+
+- teacher activations (fixed) are centred by their exact float64 mean and scaled to unit norm
+  once, then kept as float32 ``t̂ (S, N, m)``;
+- student activations are shifted by their mean over the first chunk (so ``|s'| ~ sigma_s``)
+  and rounded to float32 ``s'``; every sum other than the cross-product is float64;
+- the cross-product of each chunk of ``L`` samples is one float32 ``bmm``, summed in float64.
+
+Error bound (Higham, Accuracy and Stability, Thm 3.5: a dot product of length L in floating
+point has error at most ``gamma_L sum |a_i b_i|`` with ``gamma_L = L u / (1 - L u)``, ``u =
+2^-24``; Cauchy-Schwarz gives ``sum |a_i b_i| <= |a| |b|``). Pearson correlation of the
+float32 data against the exact one of the same data differs by at most
+
+    ``(gamma_L + 4u) |s'| |t̂| / (sigma_s' sigma_t̂) + 4u``  per (student, teacher) pair,
+
+(``4u`` covers rounding the centred data to float32 on both sides). For a float64 depth-1 net
+the student's hidden layer is also computed in float32; its pre-activation error is at most
+``gamma_{d+2} (|w_j| |x_i| + |b_j|)`` per sample (ReLU is 1-Lipschitz), which moves the
+correlation by at most ``2 |Δs_j| / sigma_s``, added to the bound. The bound is computed from the
+accumulated sums at every call (:attr:`last_bound`); where it exceeds ``tol`` the call is
+redone with :class:`LayerCorrelator` (float64 sums), so the returned correlations are always
+within ``tol`` (default 1e-3, against the 0.95 recovery threshold) of the float64 reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from relulab.metrics.correlations import EPS, LayerCorrelator, _hidden_only
+from relulab.networks import Net, forward
+
+U32 = 2.0 ** -24
+
+
+def gamma(length: int) -> float:
+    """``gamma_L = L u / (1 - L u)`` for float32 (Higham's constant)."""
+    return length * U32 / (1 - length * U32)
+
+
+def supports(net: Net) -> bool:
+    """Whether :class:`Float32Correlator` applies: fully connected, no BatchNorm."""
+    return net.kind == "fc" and not net.batchnorm
+
+
+class Float32Correlator:
+    """Per-layer correlations of students with one fixed fc teacher on fixed inputs
+    ``x (S, N, d)``, float32 cross-products over chunks of ``chunk`` samples, guaranteed within
+    ``tol`` of float64 sums (module docstring)."""
+
+    def __init__(self, teacher: Net, x: Tensor, *, chunk: int = 512, tol: float = 1e-3) -> None:
+        if not supports(teacher):
+            raise ValueError("Float32Correlator needs a fully connected teacher without BN")
+        self.teacher, self.x, self.chunk, self.tol = teacher, x, chunk, tol
+        self.last_bound: tuple[float, ...] = ()
+        self.fallbacks = 0
+        t_hat = [torch.cat(parts, dim=1) for parts in zip(
+            *self._centred_teacher(), strict=True)]  # per layer (S, N, m) float32
+        self._t_sum = [t.double().sum(1) for t in t_hat]  # (S, m)
+        self._t_var = [(t.double().square().sum(1) - s.square() / x.shape[1]).clamp_min(0.0)
+                       for t, s in zip(t_hat, self._t_sum, strict=True)]
+        # a ones column: the cross-product GEMM also gives the student's sums
+        self._t_aug = [torch.cat([t, torch.ones_like(t[..., :1])], -1) for t in t_hat]
+        norms = x.double().flatten(2).norm(dim=-1)  # (S, N) |x_i|
+        self._x_sq, self._x_sum = norms.square().sum(1), norms.sum(1)  # (S,)
+
+    def _chunks(self) -> range:
+        return range(0, self.x.shape[1], self.chunk)
+
+    def _centred_teacher(self) -> list[tuple[Tensor, ...]]:
+        """Per chunk, per layer, the teacher activations centred and unit-normed, float32
+        (two passes over the eval set: float64 mean and norm, then the scaled chunks)."""
+        hidden = _hidden_only(self.teacher)
+
+        def acts(i: int) -> list[Tensor]:
+            return [a.double() for a in forward(hidden, self.x[:, i:i + self.chunk]).post]
+
+        n = self.x.shape[1]
+        means = [sum(parts) / n for parts in zip(*(
+            [a.sum(1) for a in acts(i)] for i in self._chunks()), strict=True)]  # (S, m)
+        norms = [sum(parts).sqrt() + EPS for parts in zip(*(
+            [(a - mu.unsqueeze(1)).square().sum(1) for a, mu in zip(acts(i), means, strict=True)]
+            for i in self._chunks()), strict=True)]  # (S, m)
+        return [tuple(((a - mu.unsqueeze(1)) / nrm.unsqueeze(1)).float()
+                      for a, mu, nrm in zip(acts(i), means, norms, strict=True))
+                for i in self._chunks()]
+
+    def _forward_error(self, student: Net) -> Tensor | None:
+        """Bound on ``|Δs_j|`` over the eval set ``(S, n)`` for a float64 depth-1 student
+        computed in float32, None when the student runs in its own dtype."""
+        if student.depth != 1 or student.weights[0].dtype != torch.float64:
+            return None
+        w_norm = student.weights[0].norm(dim=-1)  # (S, n)
+        b = student.biases[0].abs()
+        g = gamma(self.x.shape[-1] + 2)
+        sq = (w_norm.square() * self._x_sq[:, None] + 2 * w_norm * b * self._x_sum[:, None]
+              + self.x.shape[1] * b.square())
+        return g * sq.sqrt()
+
+    @torch.no_grad()
+    def __call__(self, student: Net) -> tuple[Tensor, ...]:
+        if student.depth != self.teacher.depth:
+            raise ValueError(f"depths differ: student {student.depth}, "
+                             f"teacher {self.teacher.depth}")
+        fwd_err = self._forward_error(student)
+        hidden = _hidden_only(student)
+        if fwd_err is not None:
+            hidden = dataclasses.replace(hidden, weights=tuple(w.float() for w in hidden.weights),
+                                         biases=tuple(b.float() for b in hidden.biases))
+        corrs, bounds = [], []
+        for layer, sums in enumerate(self._accumulate(hidden)):
+            corr, bound = self._finish(layer, *sums, fwd_err if layer == 0 else None)
+            corrs.append(corr)
+            bounds.append(float(bound.nan_to_num(0.0).max()) if bound.numel() else 0.0)
+        self.last_bound = tuple(bounds)
+        if max(bounds, default=0.0) > self.tol:
+            self.fallbacks += 1
+            return LayerCorrelator(self.teacher, self.x, cache_bytes=0)(student)
+        return tuple(corrs)
+
+    def _accumulate(self, hidden: Net) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """Per layer: float64 sums of the shifted float32 student ``(S, n)``, of its squares
+        ``(S, n)``, and the cross-products with t̂ ``(S, n, m)``."""
+        out: list[list[Tensor]] | None = None
+        shifts: list[Tensor] = []
+        for start in self._chunks():
+            x = self.x[:, start:start + self.chunk].to(hidden.weights[0].dtype)
+            post = forward(hidden, x).post
+            if not shifts:
+                shifts = [a.mean(1, keepdim=True) for a in post]
+            for layer, (a, shift) in enumerate(zip(post, shifts, strict=True)):
+                s = (a - shift).float()  # (S, L, n)
+                t = self._t_aug[layer][:, start:start + self.chunk]  # (S, L, m + 1)
+                cross = torch.bmm(s.transpose(1, 2), t).double()  # (S, n, m + 1)
+                parts = [cross[..., -1], torch.linalg.vector_norm(s, dim=1).double().square(),
+                         cross[..., :-1]]
+                if out is None or len(out) <= layer:
+                    out = (out or []) + [parts]
+                else:
+                    for total, part in zip(out[layer], parts, strict=True):
+                        total.add_(part)
+        return [tuple(p) for p in out or []]
+
+    def _finish(self, layer: int, s_sum: Tensor, s_sq: Tensor, cross: Tensor,
+                fwd_err: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Correlations ``(S, n, m)`` and their error bound from the accumulated sums."""
+        n = self.x.shape[1]
+        t_sum, t_var = self._t_sum[layer], self._t_var[layer]
+        s_var = (s_sq - s_sum.square() / n).clamp_min(0.0)
+        cov = cross - s_sum.unsqueeze(-1) * t_sum.unsqueeze(-2) / n
+        s_norm, t_norm = s_var.sqrt() + EPS, t_var.sqrt() + EPS
+        corr = cov / (s_norm.unsqueeze(-1) * t_norm.unsqueeze(-2))
+        const = (s_var == 0).unsqueeze(-1) | (t_var == 0).unsqueeze(-2)
+        corr = torch.where(const, 0.0, corr)
+        finite = torch.isfinite(s_sum).unsqueeze(-1) & torch.isfinite(t_sum).unsqueeze(-2)
+        corr = torch.where(finite, corr, torch.nan)
+        t_len = (t_var + t_sum.square() / n).sqrt()  # |t̂|
+        s_ratio = (s_sq.sqrt() / s_norm).unsqueeze(-1)  # |s'| / sigma_s'
+        g = gamma(min(self.chunk, n))
+        bound = ((g + 4 * U32) * s_ratio * (t_len / t_norm).unsqueeze(-2) + 4 * U32
+                 + 2 * g * s_ratio.square()  # float32 sums of s' and s'^2: sigma_s' relative
+                 + g * s_ratio * (t_sum.abs() / (n ** 0.5 * t_norm)).unsqueeze(-2))
+        bound = torch.where(const | ~finite, 0.0, bound)  # exact 0 / NaN as the reference
+        if fwd_err is not None:  # a node constant in float32 need not be in float64
+            bound = bound + (2 * fwd_err / s_norm).unsqueeze(-1)
+        return corr, bound
