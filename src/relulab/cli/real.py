@@ -58,7 +58,7 @@ def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, d
                data_root: Path | None) -> None:
     """Train teachers on the preset's data set (cached under ``out/teachers``), then students;
     print teachers, losses and the per-layer rho-bar; write the run under ``out``."""
-    from relulab.cli.train import save_run
+    from relulab.cli.train import print_run_table, save_run
     from relulab.real import get_real_preset, run_real, with_real_overrides
 
     cfg = with_real_overrides(get_real_preset(preset), _overrides(set_, epochs, stats_every))
@@ -74,15 +74,8 @@ def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, d
                    progress=progress, max_steps=steps)
     console.print(_teacher_table(res))
     result = res.result
-    table = Table(title=f"{preset}: student {result.steps} steps on {dev} "
-                        f"in {result.seconds:.1f}s")
-    for col in ("seed", "train loss", "eval loss", "status"):
-        table.add_column(col)
-    for i, s in enumerate(result.seeds):
-        table.add_row(str(s), f"{float(result.train_loss[i]):.4g}",
-                      f"{float(result.eval_loss[i]):.4g}",
-                      "diverged" if bool(result.diverged[i]) else "ok")
-    console.print(table)
+    print_run_table(result, f"{preset}: student {result.steps} steps on {dev} "
+                            f"in {result.seconds:.1f}s")
     res.recorder.print_summary(console)
     console.print(_recovery_table(res.recorder.recovery_rates()))
     if out is not None:

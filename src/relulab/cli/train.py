@@ -99,7 +99,7 @@ def train_cmd(
                      if out is not None else "no --out, nothing saved")
             console.print(f"interrupted after step {stopped.state.step} ({where})")
             raise typer.Exit(EXIT_INTERRUPTED) from None
-    _print_summary(result, preset, str(dev))
+    print_run_table(result, f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
     recorder.print_summary(console)
     if out is not None:
         save_run(result, out, recorder.tables())
@@ -123,8 +123,9 @@ def _config(preset: str, set_: list[str], epochs: int | None, stats_every: int |
     return cfg
 
 
-def _print_summary(result: TrainResult, preset: str, dev: str) -> None:
-    table = Table(title=f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
+def print_run_table(result: TrainResult, title: str) -> None:
+    """Per seed: final train and eval loss, diverged or not."""
+    table = Table(title=title)
     for col in ("seed", "train loss", "eval loss", "status"):
         table.add_column(col)
     for i, s in enumerate(result.seeds):
