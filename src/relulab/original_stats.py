@@ -28,16 +28,20 @@ from torch import Tensor
 
 from relulab.engine import StatsContext
 from relulab.metrics import LayerCorrelator, beta_diag, student_best_corr, students_above
+from relulab.metrics.float32 import Float32Correlator
+from relulab.metrics.float32 import supports as float32_supports
 from relulab.schema import STUDENT_THRESHOLDS, threshold_column
 
 
 class TrainCorrelations:
     """Per hidden layer, the ``(S, n_l, m_l)`` correlations on the run's training set (its
     first ``stats.train_samples``), or None when there is none or they are off. The teacher's
-    activations are kept across calls of one run."""
+    activations are kept across calls of one run. ``precision="float32"`` uses the bounded
+    float32 path for fc nets without BN, as the eval correlations (:mod:`relulab.stats`)."""
 
-    def __init__(self) -> None:
-        self._corr: LayerCorrelator | None = None
+    def __init__(self, precision: str = "float32") -> None:
+        self.precision = precision
+        self._corr: LayerCorrelator | Float32Correlator | None = None
         self._x: Tensor | None = None
 
     def __call__(self, ctx: StatsContext) -> tuple[Tensor, ...] | None:
@@ -47,7 +51,10 @@ class TrainCorrelations:
         stale = self._corr is None or self._corr.teacher is not ctx.teacher
         if stale or self._x is not ctx.train_x:
             x = ctx.train_x if limit is None else ctx.train_x[:, :limit]
-            self._corr = LayerCorrelator(ctx.teacher, x)
+            fast = self.precision == "float32" and float32_supports(ctx.teacher) \
+                and float32_supports(ctx.student)
+            self._corr = Float32Correlator(ctx.teacher, x) if fast \
+                else LayerCorrelator(ctx.teacher, x)
             self._x = ctx.train_x
         return tuple(c.cpu() for c in self._corr(ctx.student))
 

@@ -88,7 +88,7 @@ class StatsRecorder:
         self.last_correlations: tuple[Tensor, ...] | None = None
         self._corr: LayerCorrelator | Float32Correlator | None = None
         self._eval_x: Tensor | None = None
-        self._train = TrainCorrelations()
+        self._train = TrainCorrelations(precision)
 
     @torch.no_grad()
     def __call__(self, ctx: StatsContext) -> None:
