@@ -157,37 +157,10 @@ class ReplacementStream:
         self.pos = int(state["pos"])
 
 
-class _Resumable:
-    """Checkpointing of a stream that draws in chunks: the generators' states just before the
-    current chunk was drawn, and the position in it, are everything a resumed stream needs to
-    continue bit-identically (it redraws the chunk)."""
-
-    generators: list[torch.Generator]
-    pos: int
-    _before: Tensor | None = None  # generator states before the current chunk's draw
-
-    def _remember(self) -> None:
-        self._before = generator_states(self.generators)
-
-    def _redraw(self) -> None:
-        raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Tensor]:
-        drawn = self._before is not None
-        states = self._before if drawn else generator_states(self.generators)
-        return {"generator_states": states, "pos": torch.tensor([self.pos, int(drawn)])}
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        set_generator_states(self.generators, state["generator_states"])
-        pos, drawn = (int(v) for v in state["pos"])
-        if drawn:
-            self._redraw()
-        self.pos = pos
-
-
-class FreshStream(_Resumable):
+class FreshStream:
     """Fresh samples every step, drawn per seed (own generator, own distribution) in chunks of
-    ``chunk`` steps."""
+    ``chunk`` steps. Its checkpoint state is the generators' states just before the current
+    chunk was drawn and the position in it: a restored stream redraws that chunk."""
 
     def __init__(self, cfgs: list[DataConfig], shape: tuple[int, ...], batch_size: int,
                  generators: list[torch.Generator], device: torch.device | str,
@@ -196,6 +169,7 @@ class FreshStream(_Resumable):
         self.generators, self.device, self.chunk = generators, device, chunk
         self.dtype = dtype
         self.buf: Tensor | None = None
+        self.before: Tensor | None = None  # generator states before the current chunk's draw
         self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:
@@ -208,11 +182,23 @@ class FreshStream(_Resumable):
         return out, None
 
     def _redraw(self) -> None:
-        self._remember()
+        self.before = generator_states(self.generators)
         n = self.chunk * self.batch_size
         self.buf = torch.stack([
             draw(c.kind, c.std, (n, *self.shape), generator=g, dtype=self.dtype)
             for c, g in zip(self.cfgs, self.generators, strict=True)]).to(self.device)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        drawn = self.before is not None
+        states = self.before if drawn else generator_states(self.generators)
+        return {"generator_states": states, "pos": torch.tensor([self.pos, int(drawn)])}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        set_generator_states(self.generators, state["generator_states"])
+        pos, drawn = (int(v) for v in state["pos"])
+        if drawn:
+            self._redraw()
+        self.pos = pos
 
 
 class RegeneratedStream:
