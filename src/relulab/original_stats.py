@@ -28,8 +28,7 @@ from torch import Tensor
 
 from relulab.engine import StatsContext
 from relulab.metrics import LayerCorrelator, beta_diag, student_best_corr, students_above
-from relulab.metrics.float32 import Float32Correlator
-from relulab.metrics.float32 import supports as float32_supports
+from relulab.metrics.float32 import Float32Correlator, correlator
 from relulab.schema import STUDENT_THRESHOLDS, threshold_column
 
 
@@ -51,10 +50,7 @@ class TrainCorrelations:
         stale = self._corr is None or self._corr.teacher is not ctx.teacher
         if stale or self._x is not ctx.train_x:
             x = ctx.train_x if limit is None else ctx.train_x[:, :limit]
-            fast = self.precision == "float32" and float32_supports(ctx.teacher) \
-                and float32_supports(ctx.student)
-            self._corr = Float32Correlator(ctx.teacher, x) if fast \
-                else LayerCorrelator(ctx.teacher, x)
+            self._corr = correlator(ctx.teacher, ctx.student, x, self.precision)
             self._x = ctx.train_x
         return tuple(c.cpu() for c in self._corr(ctx.student))
 

@@ -52,8 +52,7 @@ from relulab.metrics import (
     threshold_counts,
     winner_rank,
 )
-from relulab.metrics.float32 import Float32Correlator
-from relulab.metrics.float32 import supports as float32_supports
+from relulab.metrics.float32 import Float32Correlator, correlator
 from relulab.original_stats import TrainCorrelations, extra_columns
 from relulab.schema import RECOVERY_THRESHOLD, THRESHOLDS, threshold_column
 
@@ -115,11 +114,7 @@ class StatsRecorder:
                 or self._eval_x is not ctx.eval_x):
             limit = self.eval_samples or ctx.cfg.stats.eval_samples
             x = ctx.eval_x if limit is None else ctx.eval_x[:, :limit]
-            if self.precision == "float32" and float32_supports(ctx.teacher) \
-                    and float32_supports(ctx.student):
-                self._corr = Float32Correlator(ctx.teacher, x, chunk=self.chunk or 512)
-            else:
-                self._corr = LayerCorrelator(ctx.teacher, x, chunk=self.chunk)
+            self._corr = correlator(ctx.teacher, ctx.student, x, self.precision, self.chunk)
             self._eval_x = ctx.eval_x
         return self._corr
 

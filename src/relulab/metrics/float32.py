@@ -170,3 +170,13 @@ class Float32Correlator:
         if fwd_err is not None:  # a node constant in float32 need not be in float64
             bound = bound + (2 * fwd_err / s_norm).unsqueeze(-1)
         return corr, bound
+
+
+def correlator(teacher: Net, student: Net, x: Tensor, precision: str = "float32",
+               chunk: int | None = None) -> LayerCorrelator | Float32Correlator:
+    """The correlator of ``teacher`` on inputs ``x (S, N, ...)`` for students like
+    ``student``: the bounded float32 path where ``precision`` is float32 and both nets allow
+    it (fc, no BN), else float64 sums (:class:`LayerCorrelator`)."""
+    if precision == "float32" and supports(teacher) and supports(student):
+        return Float32Correlator(teacher, x, chunk=chunk or 512)
+    return LayerCorrelator(teacher, x, chunk=chunk)
