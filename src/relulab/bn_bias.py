@@ -13,7 +13,6 @@ otherwise).
 
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,19 +67,27 @@ def load_state_dict(path: str | Path) -> dict[str, Tensor]:
                               f"{str(exc).splitlines()[0]}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # noqa: BLE001  (classified below; anything else re-raised)
+        raise _load_error(path, exc) from None
+    return _unwrap(obj, path)
+
+
+def _load_error(path: Path, exc: Exception) -> ConfigError:
+    """The one-line error for a ``torch.load(weights_only=True)`` failure; re-raises what is
+    not a reading error. (The restricted unpickler's refusal is recognised by its class name,
+    so this module needs no pickle import.)"""
+    if type(exc).__name__ == "UnpicklingError":
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if refused:
-            raise ConfigError(f"'{path}' is a pickle checkpoint that torch.load(weights_only="
-                              f"True) refuses (it holds {refused.group(1)}): save its "
-                              "state_dict() (or convert it to safetensors)") from None
-        raise ConfigError(f"cannot read '{path}' as a torch checkpoint (not a state dict "
-                          "file)") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read '{path}' as a torch checkpoint: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                          ) from None
-    return _unwrap(obj, path)
+            return ConfigError(f"'{path}' is a pickle checkpoint that torch.load(weights_only="
+                               f"True) refuses (it holds {refused.group(1)}): save its "
+                               "state_dict() (or convert it to safetensors)")
+        return ConfigError(f"cannot read '{path}' as a torch checkpoint (not a state dict "
+                           "file)")
+    if isinstance(exc, RuntimeError | EOFError | OSError | ValueError):
+        return ConfigError(f"cannot read '{path}' as a torch checkpoint: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    raise exc
 
 
 def _natural_key(name: str) -> list[object]:
