@@ -2,6 +2,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
+from cli_checks import assert_train_refuses
 from typer.testing import CliRunner
 
 from relulab.cli import app
@@ -51,12 +52,7 @@ def test_train_smoke_writes_run(tmp_path):
     (["--set", "teacher.weight_choices=1,inf"], "TeacherConfig.weight_choices"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, args, msg):
-    out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--out", str(out), "--no-progress", *args])
-    assert res.exit_code == 2
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], res.output
-    assert not out.exists()
+    assert_train_refuses(tmp_path / "run", args, msg)
 
 
 def test_out_is_a_file(tmp_path):

@@ -3,6 +3,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 import torch
+from cli_checks import assert_train_refuses
 from typer.testing import CliRunner
 
 from relulab.cli import app
@@ -111,12 +112,7 @@ def test_cli_real_cifar_conv_on_written_batches(cifar_root, tmp_path):
     (["--preset", "real-digits-fc", "--set", "real.widths"], "is not key=value"),
 ])
 def test_real_bad_input_exit_2(tmp_path, args, msg):
-    out = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--out", str(out), "--no-progress", *args])
-    assert res.exit_code == 2
-    lines = [ln for ln in res.output.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], res.output
-    assert not out.exists()
+    assert_train_refuses(tmp_path / "run", args, msg)
 
 
 def test_presets_listed():
