@@ -129,17 +129,18 @@ class Float32Correlator:
         ``(S, n)``, and the cross-products with t̂ ``(S, n, m)``."""
         out: list[list[Tensor]] | None = None
         shifts: list[Tensor] = []
+        hidden = _gemm_friendly(hidden)
         for start in self._chunks():
             x = self.x[:, start:start + self.chunk].to(hidden.weights[0].dtype)
-            post = forward(hidden, x).post
+            post = forward(hidden, x).post  # every layer's input is consumed: shift in place
             if not shifts:
                 shifts = [a.mean(1, keepdim=True) for a in post]
             for layer, (a, shift) in enumerate(zip(post, shifts, strict=True)):
-                s = (a - shift).float()  # (S, L, n)
+                s = a.sub_(shift).float()  # (S, L, n)
                 t = self._t_aug[layer][:, start:start + self.chunk]  # (S, L, m + 1)
                 cross = torch.bmm(s.transpose(1, 2), t).double()  # (S, n, m + 1)
-                parts = [cross[..., -1], torch.linalg.vector_norm(s, dim=1).double().square(),
-                         cross[..., :-1]]
+                # (s * s).sum(1), not vector_norm(s, dim=1): a strided norm is ~7x slower
+                parts = [cross[..., -1], torch.mul(s, s).sum(1).double(), cross[..., :-1]]
                 if out is None or len(out) <= layer:
                     out = (out or []) + [parts]
                 else:
@@ -172,11 +173,26 @@ class Float32Correlator:
         return corr, bound
 
 
+def _gemm_friendly(net: Net) -> Net:
+    """``net`` with each weight ``(S, out, in)`` held as the transpose of a contiguous
+    ``(S, in, out)``: the forward's ``h @ W^T`` then reads a row-major right operand, which
+    batched GEMMs on CPU run ~1.3x faster (same values)."""
+    return dataclasses.replace(net, weights=tuple(
+        w.transpose(1, 2).contiguous().transpose(1, 2) for w in net.weights))
+
+
+def auto_chunk(num_seeds: int, width: int, budget_bytes: int = 16 << 20) -> int:
+    """Samples per chunk so that one layer's float32 activations ``(S, L, width)`` take about
+    ``budget_bytes`` (cache-sized passes), between 64 and 1024."""
+    return max(64, min(1024, budget_bytes // max(1, 4 * num_seeds * width)))
+
+
 def correlator(teacher: Net, student: Net, x: Tensor, precision: str = "float32",
                chunk: int | None = None) -> LayerCorrelator | Float32Correlator:
     """The correlator of ``teacher`` on inputs ``x (S, N, ...)`` for students like
     ``student``: the bounded float32 path where ``precision`` is float32 and both nets allow
     it (fc, no BN), else float64 sums (:class:`LayerCorrelator`)."""
     if precision == "float32" and supports(teacher) and supports(student):
-        return Float32Correlator(teacher, x, chunk=chunk or 512)
+        size = chunk or auto_chunk(x.shape[0], max(student.widths, default=1))
+        return Float32Correlator(teacher, x, chunk=size)
     return LayerCorrelator(teacher, x, chunk=chunk)
