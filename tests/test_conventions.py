@@ -38,7 +38,7 @@ def hand_update(w1, b1, w2, b2, x, y_t, lr):
             w2 + lr / bsz * err.T @ h, b2 + lr / bsz * err.sum(0))
 
 
-@pytest.mark.parametrize("path", ["fused", "autograd"])
+@pytest.mark.parametrize("path", ["fused", "working", "autograd"])
 def test_half_sum_step_equals_the_originals_hand_update(path):
     cfg = two_layer(**{"student.init_std": "0.3"})  # large init: every path is exercised
     assert cfg.optim.loss == "half_sum" and loss_scale(cfg) == 10.0  # c / 2
@@ -50,6 +50,8 @@ def test_half_sum_step_equals_the_originals_hand_update(path):
     expected = [hand_update(*one_seed(student, i), x[i], y[i], lr) for i in range(3)]
     if path == "fused":
         fused.sgd_step(student, x, y, lr, loss_scale(cfg))
+    elif path == "working":
+        student = fused.fast_step(None, student, x, y, lr, loss_scale(cfg))[1]
     else:
         opt = optim.from_config(cfg.optim)
         _, grads = loss_and_grads(student, x, y, scale=loss_scale(cfg))

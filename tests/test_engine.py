@@ -118,7 +118,8 @@ def test_lr_schedule():
 
 @pytest.mark.parametrize("slope", [0.0, 0.2])
 @pytest.mark.parametrize("per_seed_lr", [False, True])
-def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, generator):
+@pytest.mark.parametrize("path", ["in_place", "working"])
+def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, path, generator):
     cfg = with_overrides(get_preset("luck-fc-small"), {"student.leaky_slope": str(slope),
                                                        "multi": "2"})
     teacher, student, src = build(cfg, [0, 1, 2])
@@ -126,13 +127,39 @@ def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, generator):
     x = src.eval_inputs()[:, :64].double()
     y = forward(teacher, x).output
     lr = torch.tensor([0.01, 0.02, 0.03], dtype=torch.float64) if per_seed_lr else 0.01
-    loss_ref, grads = loss_and_grads(student, x, y)
-    expected = [p - (lr.reshape((-1,) + (1,) * (p.dim() - 1)) if per_seed_lr else lr) * g
-                for p, g in zip(student.parameters(), grads, strict=True)]
-    loss = fused.sgd_step(student, x, y, lr)
-    torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=0)
-    for p, e in zip(student.parameters(), expected, strict=True):
-        torch.testing.assert_close(p, e, rtol=1e-12, atol=1e-14)
+    working = None
+    for _ in range(2):  # the working storage carries over between steps
+        loss_ref, grads = loss_and_grads(student, x, y)
+        expected = [p - (lr.reshape((-1,) + (1,) * (p.dim() - 1)) if per_seed_lr else lr) * g
+                    for p, g in zip(student.parameters(), grads, strict=True)]
+        working, student, loss = fused.fast_step(working, student, x, y, lr, 1.0,
+                                                 storage=path == "working")
+        assert (working is not None) == (path == "working" and slope == 0.0)
+        torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=0)
+        for p, e in zip(student.parameters(), expected, strict=True):
+            torch.testing.assert_close(p, e, rtol=1e-12, atol=1e-14)
+
+
+def test_working_storage_is_the_trained_net_and_rebuilt_for_another():
+    cfg = with_overrides(get_preset("luck-fc-small"), {"multi": "2"})
+    teacher, student, src = build(cfg, [0, 1])
+    x = src.eval_inputs()[:, :16]
+    y = forward(teacher, x).output
+    working, net, _ = fused.fast_step(None, student, x, y, 0.01, 1.0)
+    assert net is working.net and net is not student
+    again, net2, _ = fused.fast_step(working, net, x, y, 0.01, 1.0)
+    assert again is working and net2 is net
+    before = [p.clone() for p in net.parameters()]
+    working.step(x, y, 0.01)  # the net's tensors are views of the storage: they move
+    assert all(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    copy = net.detached()
+    other, net3, _ = fused.fast_step(working, copy, x, y, 0.01, 1.0)
+    assert other is not working and net3 is other.net
+    bad = y.clone()
+    bad[1, 0, 0] = float("nan")
+    kept = [p.clone() for p in net3.parameters()]
+    assert other.step(x, bad, 0.01) is None  # a non-finite loss updates nothing
+    assert all(torch.equal(a, b) for a, b in zip(kept, net3.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("over", [

@@ -275,6 +275,7 @@ def test_cross_entropy_trains_like_torch_cross_entropy_on_teacher_argmax(as_modu
         raise AssertionError("the fused step cannot take the cross-entropy")
 
     monkeypatch.setattr(fused, "sgd_step", no_fused)
+    monkeypatch.setattr(fused, "fast_step", no_fused)
     result = train(cfg, [0, 1])
     assert_net_equals_modules(result.student, mods)
     teacher, _, src = build(cfg, [0, 1])

@@ -40,7 +40,7 @@ from relulab.group import (
     predict_chunked,
 )
 from relulab.networks import Net
-from relulab.optim import loss_and_grads, loss_per_seed, loss_scale
+from relulab.optim import loss_and_grads, loss_chunked, loss_scale
 from relulab.stats_context import Callback, StatsContext
 from relulab.theory_suggested import training_set
 
@@ -107,6 +107,7 @@ class _Run:
     all_alive: bool = True
     train_x: Tensor | None = None  # (S, N_train, ...)
     grad_norms: EpochGradNorms | None = None  # when cfg.stats.epoch_grad
+    working: fused.WorkingSGD | None = None  # the fused step's parameter storage
 
     @property
     def cfg(self) -> RunConfig:
@@ -159,7 +160,8 @@ def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor
     """One update of every member; returns the loss ``(S,)`` (0 for frozen members)."""
     if run.fast and run.all_alive:
         before = run.grad_norms and run.grad_norms.snapshot(run.student.parameters())
-        loss = fused.sgd_step(run.student, xb, yb, lr, run.scale)
+        run.working, run.student, loss = fused.fast_step(  # per-step rules: in place
+            run.working, run.student, xb, yb, lr, run.scale, storage=run.rules is None)
         if loss is not None:
             if run.grad_norms is not None:
                 run.grad_norms.add_change(before, run.student.parameters(), lr)
@@ -205,8 +207,7 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
 
 def _eval_loss(run: _Run) -> Tensor:
     """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members)."""
-    out = predict_chunked(run.student, run.eval_x)
-    loss = loss_per_seed(out, run.eval_y, run.cfg.optim.loss)
+    loss = loss_chunked(run.student, run.eval_x, run.eval_y, run.cfg.optim.loss)
     return torch.where(run.alive, loss, float("nan"))
 
 

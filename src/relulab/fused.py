@@ -8,6 +8,9 @@ update as :func:`relulab.optim.loss_and_grads` then ``W -= lr * grad`` (tested i
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import torch
 from torch import Tensor
 
@@ -55,3 +58,97 @@ def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 
         elif below is not None:
             delta = below.mul_(gate(fw.pre[layer - 1], net.leaky_slope))
     return loss
+
+
+def supports_working(net: Net) -> bool:
+    """Whether :class:`WorkingSGD` applies: :func:`supports` and plain ReLU."""
+    return net.kind == "fc" and not net.batchnorm and net.leaky_slope == 0.0
+
+
+class WorkingSGD:
+    """The fused SGD step on parameters held in GEMM-friendly working storage.
+
+    A batched GEMM on CPU runs ~1.5x faster when its right operand is row-major, and a bias
+    broadcast costs a copy per layer per step. So the first layer is held as ``W_1^T``
+    ``(S, d, n_1)`` with its bias ``(S, 1, n_1)``, and every layer above as ``[W_l^T; b_l]``
+    ``(S, n_{l-1} + 1, n_l)`` fed by activations with a ones column, so that its forward and
+    its update (weights and bias) are one GEMM each. Activations live in preallocated buffers.
+
+    :attr:`net` is the student whose weights and biases are views of this storage (always
+    current, no copy back); the engine trains ``net`` and rebuilds a :class:`WorkingSGD` when
+    the student it holds is another object (after the general path or a checkpoint restore).
+    Same update as :func:`sgd_step` up to rounding (tested against autograd).
+    """
+
+    def __init__(self, net: Net, batch_size: int):
+        s, b = net.num_seeds, batch_size
+        w0 = net.weights[0]
+        self.w0t = w0.transpose(1, 2).contiguous()  # (S, d, n_1)
+        self.b0 = net.biases[0].detach().clone().reshape(s, 1, -1)  # (S, 1, n_1)
+        self.upper = [torch.cat([w.transpose(1, 2), bias.unsqueeze(1)], 1).contiguous()
+                      for w, bias in zip(net.weights[1:], net.biases[1:], strict=True)]
+        like = {"dtype": w0.dtype, "device": w0.device}
+        widths = net.widths
+        self.z = [torch.empty(s, b, n, **like) for n in widths]  # pre-activations
+        self.h = [torch.ones(s, b, n + 1, **like) for n in widths]  # [relu(z), 1]
+        self.out = torch.empty(s, b, net.weights[-1].shape[1], **like)
+        self.below = [torch.empty(s, b, n, **like) for n in widths]
+        self.ones = torch.ones(s, 1, b, **like)
+        views = [self.w0t.transpose(1, 2)] + [u[:, :-1].transpose(1, 2) for u in self.upper]
+        biases = [self.b0.reshape(s, -1)] + [u[:, -1] for u in self.upper]
+        self.net = dataclasses.replace(net, weights=tuple(views), biases=tuple(biases))
+        self.batch_size = b
+
+    @classmethod
+    def holding(cls, current: WorkingSGD | None, net: Net, batch_size: int) -> WorkingSGD:
+        """``current`` if it holds ``net`` at this batch size, else a new one built from it."""
+        if current is not None and current.net is net and current.batch_size == batch_size:
+            return current
+        return cls(net, batch_size)
+
+    @torch.no_grad()
+    def step(self, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 1.0
+             ) -> Tensor | None:
+        """One SGD step of every member on ``scale`` x MSE; returns the per-seed MSE ``(S,)``,
+        or None (nothing updated) when a member's loss is not finite."""
+        s, b, c = self.out.shape
+        if x.shape[1] != b:
+            raise ValueError(f"batch of {x.shape[1]} samples, working storage holds {b}")
+        depth = len(self.z)
+        torch.baddbmm(self.b0, x, self.w0t, out=self.z[0])
+        for layer in range(depth):
+            torch.clamp_min(self.z[layer], 0.0, out=self.h[layer][..., :-1])
+            top = self.upper[layer]
+            target = self.out if layer == depth - 1 else self.z[layer + 1]
+            torch.bmm(self.h[layer], top, out=target)
+        diff = self.out.sub_(y)  # (S, B, c)
+        loss = torch.linalg.vector_norm(diff.reshape(s, -1), dim=1).square_().div_(b * c)
+        if not math.isfinite(float(loss.sum())):
+            return None
+        grad_scale = 2.0 * scale / (b * c)  # d(scale * MSE)/d out = grad_scale * diff
+        if isinstance(lr, Tensor):
+            delta, alpha = diff.mul_(grad_scale * lr.reshape(-1, 1, 1)), -1.0
+        else:
+            delta, alpha = diff, -lr * grad_scale
+        for layer in range(depth - 1, -1, -1):
+            top = self.upper[layer]
+            below = torch.bmm(delta, top[:, :-1].transpose(1, 2), out=self.below[layer])
+            top.baddbmm_(self.h[layer].transpose(1, 2), delta, alpha=alpha)  # W and b
+            delta = torch.ops.aten.threshold_backward.grad_input(
+                below, self.z[layer], 0.0, grad_input=below)
+        self.w0t.baddbmm_(x.transpose(1, 2), delta, alpha=alpha)
+        self.b0.baddbmm_(self.ones, delta, alpha=alpha)
+        return loss
+
+
+def fast_step(working: WorkingSGD | None, net: Net, x: Tensor, y: Tensor, lr: float | Tensor,
+              scale: float, storage: bool = True
+              ) -> tuple[WorkingSGD | None, Net, Tensor | None]:
+    """One fused SGD step of ``net``: through :class:`WorkingSGD` (kept in ``working`` across
+    steps) where it applies and ``storage`` is allowed, else :func:`sgd_step` in place.
+    Returns the working storage, the net to train from now on (``working.net``, or ``net``)
+    and the per-seed MSE (None: a loss was not finite and nothing was updated)."""
+    if storage and supports_working(net):
+        working = WorkingSGD.holding(working, net, x.shape[1])
+        return working, working.net, working.step(x, y, lr, scale)
+    return working, net, sgd_step(net, x, y, lr, scale)

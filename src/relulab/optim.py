@@ -62,6 +62,23 @@ def loss_per_seed(out: Tensor, target: Tensor, loss: str = "mse") -> Tensor:
         mse_per_seed(out, target)
 
 
+@torch.no_grad()
+def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
+                 budget_bytes: int = 16 << 20) -> Tensor:
+    """:func:`loss_per_seed` of ``net`` on ``(x (S, N, ...), y (S, N, c))``, streamed in chunks
+    whose activations take about ``budget_bytes``: the whole output ``(S, N, c)`` (384 MB for
+    192 members x 10000 samples x 50 outputs) is never held, so each chunk stays in cache."""
+    s, n = x.shape[:2]
+    probe = forward(net, x[:, :1])
+    per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
+    size = max(1, budget_bytes // (x.element_size() * per_sample))
+    total = torch.zeros(s, dtype=torch.float64, device=x.device)
+    for i in range(0, n, size):
+        out = forward(net, x[:, i:i + size]).output
+        total += loss_per_seed(out, y[:, i:i + size], loss).double() * out.shape[1]
+    return (total / n).to(x.dtype)
+
+
 def loss_scale(cfg: RunConfig) -> float:
     """The training objective over the MSE: 1 for ``loss=mse`` (torch ``MSELoss``), c/2 for
     ``loss=half_sum`` ((1/B) Σ_batch ½ Σ_outputs (y* − y)², the two-layer original's update
