@@ -21,7 +21,10 @@ from __future__ import annotations
 import argparse
 import time
 
+# isort: off
+import relulab  # noqa: F401  (before torch: relulab turns on huge pages for it)
 import torch
+# isort: on
 
 from relulab import get_preset, train, with_overrides
 from relulab.engine import StatsContext

@@ -15,8 +15,12 @@ projected sweep. The last column is the issue's full run (float32, old loss) for
 On a shared or oversubscribed machine pass ``--threads 1``: two spinning OpenMP threads on
 busy cores run ~3x slower than one.
 
+``--compare ROOT`` reads a real sweep's results (``relulab sweep ... --out ROOT``) and prints
+each group's measured ``batch_seconds`` next to the projection, and the sweep's wall time
+(first start to last finish), to check the projection against a full run.
+
 Usage: python benchmarks/sweep.py [--short 1] [--long 3] [--repeats 1] [--set dtype=float32]
-       [--groups 5x1,20x10] [--device cpu|cuda] [--threads N]
+       [--groups 5x1,20x10] [--device cpu|cuda] [--threads N] [--compare ROOT]
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ import argparse
 import os
 import time
 
+# isort: off
+import relulab  # noqa: F401  (before torch: relulab turns on huge pages for it)
 import torch
+# isort: on
 
 from relulab.config import with_overrides
 from relulab.executors import Task, run_task
@@ -127,6 +134,21 @@ def measure(m: int, multi: int, args: argparse.Namespace) -> dict[str, float]:
             "projected": wall_s + (PAPER_EPOCHS - args.short) * epoch}
 
 
+def real_sweep(root: str) -> tuple[dict[tuple[int, int], float], float]:
+    """Per (m, multi) group, the batch seconds of a real sweep under ``root``, and its wall
+    seconds from the first batch's start to the last one's finish."""
+    from datetime import datetime
+
+    from relulab.query import query
+
+    rows = query(root, "SELECT DISTINCT batch_id, batch_seconds, m, multi, started_at, "
+                       "finished_at FROM results WHERE layer = 1").to_pylist()
+    groups = {(r["m"], r["multi"]): r["batch_seconds"] for r in rows}
+    start = min(datetime.fromisoformat(r["started_at"]) for r in rows)
+    end = max(datetime.fromisoformat(r["finished_at"]) for r in rows)
+    return groups, (end - start).total_seconds()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--short", type=int, default=1, help="epochs of the short run")
@@ -138,6 +160,8 @@ def main() -> None:
     ap.add_argument("--groups", default="", help="only these m x multi groups, e.g. 5x1,20x10")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    ap.add_argument("--compare", default=None,
+                    help="results of a real full sweep to print next to the projection")
     args = ap.parse_args()
     if args.long <= args.short:
         ap.error("--long must exceed --short")
@@ -151,8 +175,10 @@ def main() -> None:
           f"overrides {args.overrides or 'none'}, load average {load:.1f} at start; runs of "
           f"{args.short} and {args.long} epochs x {STEPS_PER_EPOCH} steps per group")
     print(f"{'m':>3} {'multi':>5} {'n':>4} {'ms/step':>8} {'stats s':>8} {'s/1e5 steps':>11} "
-          f"{'GFLOP/s':>8} {'bmm':>7} {'ratio':>5} {'projected s':>11} {'issue run s':>11}",
+          f"{'GFLOP/s':>8} {'bmm':>7} {'ratio':>5} {'projected s':>11} {'issue run s':>11}"
+          + (f" {'real s':>9}" if args.compare else ""),
           flush=True)
+    real, real_wall = real_sweep(args.compare) if args.compare else ({}, 0.0)
     total = 0.0
     for m, multi in groups:
         r = measure(m, multi, args)
@@ -161,11 +187,16 @@ def main() -> None:
               f"{r['stats_call']:>8.2f} {r['per_1e5']:>11.0f} "
               f"{r['train_gflops']:>8.2f} {r['bmm_gflops']:>7.2f} "
               f"{r['train_gflops'] / r['bmm_gflops']:>5.2f} {r['projected']:>11.0f} "
-              f"{ISSUE_FULL_RUN.get(m * multi, '-'):>11}", flush=True)
+              f"{ISSUE_FULL_RUN.get(m * multi, '-'):>11}"
+              + (f" {real[m, multi]:>9.0f}" if (m, multi) in real else ""), flush=True)
     scope = "full paper sweep" if len(groups) == len(GROUPS) else f"{len(groups)} groups"
     print(f"projected {scope}: {total / 3600:.2f} h = {total / 60:.0f} min on this machine "
           f"(target < {TARGET_HOURS:.0f} h: {'met' if total / 3600 < TARGET_HOURS else 'NOT met'}"
           f"; load average now {os.getloadavg()[0]:.1f})")
+    if real:
+        print(f"real sweep {args.compare}: batches {sum(real.values()) / 60:.0f} min, wall "
+              f"{real_wall / 60:.0f} min; projection / real batches = "
+              f"{total / sum(real.values()):.2f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import relulab  # noqa: F401  (before torch: relulab turns on huge pages for it)
 import torch
+# isort: on
 
 from relulab.config import with_overrides
 from relulab.executors import get_executor

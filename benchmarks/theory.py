@@ -16,7 +16,10 @@ import argparse
 import statistics
 import time
 
+# isort: off
+import relulab  # noqa: F401  (before torch: relulab turns on huge pages for it)
 import torch
+# isort: on
 
 from relulab.theory.population import F, grad
 

@@ -55,3 +55,28 @@ def test_cuda_streams_and_float32_statistics_match_cpu(sampling):
     on_gpu = Float32Correlator(res.teacher.to("cuda"), ev.cuda())
     a, b = on_cpu(res.student)[0], on_gpu(res.student.to("cuda"))[0].cpu()
     assert float((a - b).abs().max()) <= on_cpu.last_bound[0] + on_gpu.last_bound[0]
+
+
+@pytest.mark.parametrize("preset", ["demo", "luck-fc-small"])
+def test_cuda_working_storage_step_matches_cpu(preset):
+    """The fused step on working storage (fused.WorkingSGD) gives the CPU's parameters on the
+    device, float64, over several steps."""
+    from relulab import fused
+    from relulab.engine import build
+    from relulab.networks import forward
+
+    cfg = with_overrides(get_preset(preset), {"dtype": "float64"})
+    teacher, student, src = build(cfg, [0, 1, 2])
+    x = src.eval_inputs()[:, :32].double()
+    y = forward(teacher.to("cpu", torch.float64), x).output
+    nets = {"cpu": student.to("cpu", torch.float64),
+            "cuda": student.to("cuda", torch.float64)}
+    for device, net in nets.items():
+        working = None
+        for _ in range(3):
+            working, net, loss = fused.fast_step(working, net, x.to(device), y.to(device),
+                                                 0.01, 1.0)
+            assert working is not None and loss is not None
+        nets[device] = net
+    for a, b in zip(nets["cuda"].parameters(), nets["cpu"].parameters(), strict=True):
+        torch.testing.assert_close(a.cpu(), b, rtol=1e-10, atol=1e-12)
