@@ -91,3 +91,21 @@ def test_objective_scale_and_per_seed_mse(generator):
     target = torch.randn(3, 8, 4, generator=generator, dtype=torch.float64)
     expected = torch.stack([torch.nn.functional.mse_loss(out[i], target[i]) for i in range(3)])
     torch.testing.assert_close(optim.mse_per_seed(out, target), expected, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("budget", [1, 3000, 1 << 30])  # one sample, a few, all at once
+def test_chunked_loss_equals_the_loss_of_the_whole_output(loss, budget):
+    from relulab import get_preset, with_overrides
+    from relulab.engine import build
+    from relulab.networks import predict
+
+    cfg = with_overrides(get_preset("luck-fc-small"), {"multi": "2", "data.eval_size": "37"})
+    teacher, student, src = build(cfg, [0, 1, 2])
+    x = src.eval_inputs().double()
+    teacher, student = teacher.to("cpu", torch.float64), student.to("cpu", torch.float64)
+    y = predict(teacher, x)
+    want = optim.loss_per_seed(predict(student, x), y, loss)
+    got = optim.loss_chunked(student, x, y, loss, budget_bytes=budget)
+    assert got.shape == (3,) and got.dtype == torch.float64
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)

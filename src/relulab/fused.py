@@ -4,6 +4,12 @@ The forward is :func:`relulab.networks.forward`; the backward of the per-seed MS
 hand with the update folded into the weight-gradient matmul (``W <- W - lr * dZ^T H`` as one
 ``baddbmm_``), so a step is a handful of batched matmuls and no autograd graph. The same
 update as :func:`relulab.optim.loss_and_grads` then ``W -= lr * grad`` (tested in float64).
+
+Two forms: :func:`sgd_step` updates the net's own tensors in place (any fc net, Leaky ReLU
+too); :class:`WorkingSGD` (ReLU nets the engine trains without per-step rules) keeps the
+parameters in GEMM-friendly storage that the trained net's tensors are views of: row-major
+right operands, biases folded into the GEMMs, no allocation per step (1.2-2.5x faster on
+CPU at the paper sweep's shapes). :func:`fast_step` picks one.
 """
 
 from __future__ import annotations

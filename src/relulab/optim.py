@@ -25,6 +25,7 @@ their last values, and the other members are unaffected because every op is per 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -73,10 +74,26 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
     size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
+    body = _body(net)
     for i in range(0, n, size):
-        out = forward(net, x[:, i:i + size]).output
-        total += loss_per_seed(out, y[:, i:i + size], loss).double() * out.shape[1]
+        xc, yc = x[:, i:i + size], y[:, i:i + size]
+        if loss == "cross_entropy" or net.depth == 0:
+            total += loss_per_seed(forward(net, xc).output, yc, loss).double() * xc.shape[1]
+            continue
+        h = forward(body, xc).post[-1].flatten(2)  # (S, L, n_L)
+        # out - y: one GEMM (beta=-1 takes y off) and one bias pass; sum of squares over rows
+        diff = torch.baddbmm(yc, h, net.weights[-1].transpose(1, 2), beta=-1)
+        diff.add_(net.biases[-1].unsqueeze(1))
+        sq = torch.linalg.vector_norm(diff.reshape(s, -1), dim=1).double().square()
+        total += sq / diff.shape[2]
     return (total / n).to(x.dtype)
+
+
+def _body(net: Net) -> Net:
+    """``net`` with a 1-output top layer: its hidden activations at a negligible top cost."""
+    w, b = net.weights[-1], net.biases[-1]
+    return dataclasses.replace(net, weights=(*net.weights[:-1], w[:, :1]),
+                               biases=(*net.biases[:-1], b[:, :1]))
 
 
 def loss_scale(cfg: RunConfig) -> float:

@@ -65,3 +65,18 @@ def test_bound_over_tol_falls_back_to_float64_sums():
     got = fast(odd)[0]
     assert fast.fallbacks == 1 and fast.last_bound[0] > 1e-3
     assert torch.equal(got, LayerCorrelator(teacher, x, cache_bytes=0)(odd)[0])
+
+
+def test_auto_chunk_sizes_the_activations_and_the_chooser_keeps_the_bound():
+    from relulab.metrics.float32 import auto_chunk, correlator
+
+    assert auto_chunk(192, 200) == (16 << 20) // (4 * 192 * 200)  # 109 samples: ~16 MB
+    assert auto_chunk(192, 5) == 1024 and auto_chunk(100_000, 1000) == 64  # clamped
+    teacher, student, x = _run("float32")
+    chosen = correlator(teacher, student, x, chunk=100)  # 30 chunks, the last one short
+    assert isinstance(chosen, Float32Correlator)
+    got = chosen(student)
+    ref = LayerCorrelator(teacher, x)(student)
+    for g, r, bound in zip(got, ref, chosen.last_bound, strict=True):
+        assert float((g - r).abs().max()) <= bound <= 1e-3
+    assert not isinstance(correlator(teacher, student, x, "float64"), Float32Correlator)
