@@ -179,6 +179,10 @@ def main() -> None:
           + (f" {'real s':>9}" if args.compare else ""),
           flush=True)
     real, real_wall = real_sweep(args.compare) if args.compare else ({}, 0.0)
+    # warm-up: the first batch of a process pays one-time costs (first touch of GBs of
+    # memory, library initialisation) that would make the first group's difference negative
+    timed_run(group_batch(*groups[0], 1, {**args.overrides, "steps_per_epoch": "10"}),
+              args.device)
     total = 0.0
     for m, multi in groups:
         r = measure(m, multi, args)
