@@ -198,9 +198,10 @@ def main() -> None:
           f"(target < {TARGET_HOURS:.0f} h: {'met' if total / 3600 < TARGET_HOURS else 'NOT met'}"
           f"; load average now {os.getloadavg()[0]:.1f})")
     if real:
+        same = sum(real.get(g, 0.0) for g in groups)  # the real seconds of the groups measured
         print(f"real sweep {args.compare}: batches {sum(real.values()) / 60:.0f} min, wall "
-              f"{real_wall / 60:.0f} min; projection / real batches = "
-              f"{total / sum(real.values()):.2f}")
+              f"{real_wall / 60:.0f} min; projection / real over these groups = "
+              f"{total / same:.2f}" if same else "no measured group in the real sweep")
 
 
 if __name__ == "__main__":
