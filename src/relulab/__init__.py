@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import Any
 
 # Transparent huge pages for torch's large CPU allocations (read once, at torch's first
 # allocation: effective when relulab is imported before torch allocates). Training gathers
 # random rows from ~1 GB training sets; 2 MB pages cut the TLB misses (~10-30% per step).
 # Set THP_MEM_ALLOC_ENABLE=0 to opt out.
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-from typing import Any
 
 __version__ = "0.1.0"
 

@@ -209,6 +209,15 @@ def forward(net: Net, x: Tensor, *, train: bool = False) -> Forward:
     return Forward(tuple(pre), tuple(post), out, tuple(linear))
 
 
+def hidden_only(net: Net) -> Net:
+    """``net`` with its output layer replaced by a 1-output zero layer: the hidden activations
+    are unchanged and the (possibly wide) output layer costs nothing."""
+    top = net.weights[-1]
+    return replace(
+        net, weights=(*net.weights[:-1], top.new_zeros(top.shape[0], 1, top.shape[-1])),
+        biases=(*net.biases[:-1], top.new_zeros(top.shape[0], 1)))
+
+
 def predict(net: Net, x: Tensor) -> Tensor:
     """Outputs ``(S, N, c)`` in eval mode."""
     return forward(net, x).output

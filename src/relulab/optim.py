@@ -25,7 +25,6 @@ their last values, and the other members are unaffected because every op is per 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -33,7 +32,7 @@ import torch
 from torch import Tensor
 
 from relulab.config import OptimConfig, RunConfig
-from relulab.networks import Net, forward
+from relulab.networks import Net, forward, hidden_only
 
 ADAM_EPS = 1e-8
 
@@ -74,7 +73,7 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
     size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
-    body = _body(net)
+    body = hidden_only(net)
     for i in range(0, n, size):
         xc, yc = x[:, i:i + size], y[:, i:i + size]
         if loss == "cross_entropy" or net.depth == 0:
@@ -87,13 +86,6 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
         sq = torch.linalg.vector_norm(diff.reshape(s, -1), dim=1).double().square()
         total += sq / diff.shape[2]
     return (total / n).to(x.dtype)
-
-
-def _body(net: Net) -> Net:
-    """``net`` with a 1-output top layer: its hidden activations at a negligible top cost."""
-    w, b = net.weights[-1], net.biases[-1]
-    return dataclasses.replace(net, weights=(*net.weights[:-1], w[:, :1]),
-                               biases=(*net.biases[:-1], b[:, :1]))
 
 
 def loss_scale(cfg: RunConfig) -> float:

@@ -12,14 +12,13 @@ seed axis ``S``) are batched. Conv activations are turned into samples by
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from relulab.networks import Net, as_samples, forward
+from relulab.networks import Net, as_samples, forward, hidden_only
 
 EPS = 1e-10  # added to each column's L2 norm, as in the original code
 
@@ -143,15 +142,6 @@ class CorrelationAccumulator:
         return corr.to(dtype) if dtype is not None else corr
 
 
-def _hidden_only(net: Net) -> Net:
-    """``net`` with its output layer replaced by a 1-output zero layer: the hidden activations
-    are unchanged and the (possibly wide) output layer costs nothing."""
-    top = net.weights[-1]
-    return dataclasses.replace(
-        net, weights=(*net.weights[:-1], top.new_zeros(top.shape[0], 1, top.shape[-1])),
-        biases=(*net.biases[:-1], top.new_zeros(top.shape[0], 1)))
-
-
 def _per_sample(net: Net, x: Tensor) -> int:
     """Hidden activation elements of one input sample, over all S nets."""
     return sum(a.numel() for a in forward(net, x[:, :1]).post)
@@ -179,7 +169,7 @@ class LayerCorrelator:
         self.chunk = chunk
         self.budget = budget or (1 << 20 if x.device.type == "cpu" else 1 << 26)
         self.cache_bytes = cache_bytes
-        self._hidden_teacher = _hidden_only(teacher)
+        self._hidden_teacher = hidden_only(teacher)
         self._size: int | None = None  # samples per chunk of the cache
         self._cached: list[tuple[TeacherChunk, ...]] | None = None  # per chunk, per layer
 
@@ -209,7 +199,7 @@ class LayerCorrelator:
         if student.depth != self.teacher.depth:
             raise ValueError(f"depths differ: student {student.depth}, "
                              f"teacher {self.teacher.depth}")
-        student = _hidden_only(student)
+        student = hidden_only(student)
         size = self.chunk or max(1, self.budget // max(
             _per_sample(student, self.x) + _per_sample(self._hidden_teacher, self.x), 1))
         accs = [CorrelationAccumulator() for _ in range(student.depth)]

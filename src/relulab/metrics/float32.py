@@ -33,8 +33,8 @@ import dataclasses
 import torch
 from torch import Tensor
 
-from relulab.metrics.correlations import EPS, LayerCorrelator, _hidden_only
-from relulab.networks import Net, forward
+from relulab.metrics.correlations import EPS, LayerCorrelator
+from relulab.networks import Net, forward, hidden_only
 
 U32 = 2.0 ** -24
 
@@ -76,7 +76,7 @@ class Float32Correlator:
     def _centred_teacher(self) -> list[tuple[Tensor, ...]]:
         """Per chunk, per layer, the teacher activations centred and unit-normed, float32
         (two passes over the eval set: float64 mean and norm, then the scaled chunks)."""
-        hidden = _hidden_only(self.teacher)
+        hidden = hidden_only(self.teacher)
 
         def acts(i: int) -> list[Tensor]:
             return [a.double() for a in forward(hidden, self.x[:, i:i + self.chunk]).post]
@@ -109,7 +109,7 @@ class Float32Correlator:
             raise ValueError(f"depths differ: student {student.depth}, "
                              f"teacher {self.teacher.depth}")
         fwd_err = self._forward_error(student)
-        hidden = _hidden_only(student)
+        hidden = hidden_only(student)
         if fwd_err is not None:
             hidden = dataclasses.replace(hidden, weights=tuple(w.float() for w in hidden.weights),
                                          biases=tuple(b.float() for b in hidden.biases))
