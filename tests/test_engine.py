@@ -175,3 +175,31 @@ def test_optimizers_and_options_reduce_loss(over):
     first = torch.tensor([r["train_loss"] for r in res.scalars if r["epoch"] == 1])
     assert torch.isfinite(res.eval_loss).all()
     assert (res.train_loss < first).all()
+
+
+@pytest.mark.parametrize("loss", ["mse", "half_sum"])
+def test_statistics_pass_gives_the_eval_loss_of_its_epochs(monkeypatch, loss):
+    """At statistics epochs the float32 correlator's eval pass gives the eval loss (the engine
+    makes no second pass); the rows equal the engine's own measure with and without stats."""
+    from relulab.stats import StatsRecorder
+
+    cfg = small(**{"epochs": 3, "steps_per_epoch": 20, "dtype": "float32", "stats_every": 2,
+                   "optim.loss": loss})
+    plain = train(cfg, [0, 1, 2])
+    calls = []
+    original = engine._eval_loss
+    monkeypatch.setattr(engine, "_eval_loss", lambda run: calls.append(run.epoch) or original(run))
+    fused_run = train(cfg, [0, 1, 2], callbacks=[StatsRecorder()])
+    assert calls == [1]  # epochs 2 and 3 (the last) record statistics
+    for a, b in zip(plain.scalars, fused_run.scalars, strict=True):
+        assert (a["epoch"], a["seed"]) == (b["epoch"], b["seed"])
+        assert b["eval_loss"] == pytest.approx(a["eval_loss"], rel=1e-5)
+    torch.testing.assert_close(fused_run.eval_loss, plain.eval_loss, rtol=1e-5, atol=0)
+
+
+def test_a_callback_eval_loss_of_the_wrong_shape_is_refused():
+    def bad(ctx):
+        ctx.eval_loss = torch.zeros(5)
+
+    with pytest.raises(ValueError, match="eval loss of shape"):
+        train(small(), [0, 1], callbacks=[bad])

@@ -14,8 +14,8 @@ SRC = Path(relulab.__file__).parent
 LAYERS: list[set[str]] = [
     {"config", "presets", "grid", "schema", "ids", "interrupts"},  # torch-free basics
     {"store", "query"},  # torch-free storage
-    {"rng", "threads", "networks", "teachers", "students", "constraints", "streams", "data",
-     "metrics",
+    {"rng", "threads", "networks", "passes", "teachers", "students", "constraints", "streams",
+     "data", "metrics",
      "theory", "theory_suggested"},  # torch maths
     {"optim", "fused", "group", "checkpoint", "engine", "epoch_grads", "stats_context"},
     {"stats", "original_stats", "experiments", "fidelity", "real", "bn_bias"},  # measured, run

@@ -6,8 +6,8 @@
     for epoch in range(ceil(run.total / steps_per_epoch)):
         lrs, lr = _learning_rates(run, epoch)       # per member
         _train_epoch(run, lr)                       # steps: batch, loss, gradient, update
-        _end_epoch(run, epoch + 1, lrs)             # eval loss, one row per member
         _record(run, callbacks, epoch + 1)          # every ``stats_every`` epochs, at the end
+        _end_epoch(run, epoch + 1, lrs)             # eval loss (or the statistics'), rows
 
 A member whose loss becomes NaN/inf is frozen (its parameters and optimizer state keep their
 last finite values, :func:`relulab.optim.apply_if_finite`); the other members are unaffected
@@ -31,14 +31,7 @@ from relulab.checkpoint import TrainState, capture, restore
 from relulab.config import RunConfig
 from relulab.data import BatchStream, DataSource, SyntheticSource
 from relulab.epoch_grads import EpochGradNorms
-from relulab.group import (
-    build,
-    build_group,
-    check_group,
-    check_memory,
-    draw_nets,
-    predict_chunked,
-)
+from relulab.group import build, build_group, check_group, check_memory, draw_nets, predict_chunked
 from relulab.networks import Net
 from relulab.optim import loss_and_grads, loss_chunked, loss_scale
 from relulab.stats_context import Callback, StatsContext
@@ -211,9 +204,13 @@ def _eval_loss(run: _Run) -> Tensor:
     return torch.where(run.alive, loss, float("nan"))
 
 
-def _end_epoch(run: _Run, epoch: int, lrs: list[float]) -> None:
-    """Eval loss after ``epoch`` epochs and one scalar row per member."""
-    run.eval_loss = _eval_loss(run)
+def _end_epoch(run: _Run, epoch: int, lrs: list[float], given: Tensor | None = None) -> None:
+    """Eval loss after ``epoch`` epochs (``given`` by a statistics pass, else computed) and
+    one scalar row per member."""
+    if given is None:
+        run.eval_loss = _eval_loss(run)
+    else:
+        run.eval_loss = torch.where(run.alive, given.to(run.eval_x), float("nan"))
     per_member = zip(run.seeds, lrs, run.train_loss.tolist(), run.eval_loss.tolist(),
                      (~run.alive).tolist(), strict=True)
     for i, (seed, lr, train_l, eval_l, dead) in enumerate(per_member):
@@ -221,18 +218,24 @@ def _end_epoch(run: _Run, epoch: int, lrs: list[float]) -> None:
                          "train_loss": train_l, "eval_loss": eval_l, "diverged": dead})
 
 
-def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = False) -> None:
+def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = False
+            ) -> Tensor | None:
     """Statistics callbacks on the current nets, with the last batch's gradient at the
-    current parameters."""
+    current parameters; returns the eval loss ``(S,)`` if a callback's pass gave it."""
     if not callbacks:
-        return
+        return None
     grads = None if run.last_batch is None else loss_and_grads(
         run.student, *run.last_batch, train=False, scale=run.scale, loss=run.cfg.optim.loss)[1]
     ctx = StatsContext(run.cfg, run.seeds, epoch, run.step, run.teacher, run.student,
                        run.eval_x, ~run.alive, grads, final, run.cfgs, run.train_x,
-                       run.grad_norms.mean() if run.grad_norms is not None else None)
+                       run.grad_norms.mean() if run.grad_norms is not None else None,
+                       run.eval_y)
     for cb in callbacks:
         cb(ctx)
+    if ctx.eval_loss is not None and tuple(ctx.eval_loss.shape) != (len(run.seeds),):
+        raise ValueError(f"a callback gave an eval loss of shape {tuple(ctx.eval_loss.shape)}, "
+                         f"not ({len(run.seeds)},)")
+    return ctx.eval_loss
 
 
 def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
@@ -274,11 +277,12 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
             for epoch in range(run.epoch, math.ceil(run.total / spe)):
                 lrs, lr = _learning_rates(run, epoch)
                 _train_epoch(run, lr, stop, bar)
-                _end_epoch(run, epoch + 1, lrs)
-                bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
                 last = run.step >= run.total
+                given = None  # statistics first: their eval pass may give the eval loss
                 if last or (every and (epoch + 1) % every == 0):
-                    _record(run, callbacks, epoch + 1, final=last)
+                    given = _record(run, callbacks, epoch + 1, final=last)
+                _end_epoch(run, epoch + 1, lrs, given)
+                bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
                 if checkpoint is not None and (last or not every or (epoch + 1) % every == 0):
                     checkpoint(capture(run))
         except Interrupted as stopped:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from relulab import passes
 from relulab.config import OptimConfig, RunConfig
 from relulab.networks import Net, forward, hidden_only
 
@@ -73,18 +74,19 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
     size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
+    top = passes.top_layer(net)
+    if loss != "cross_entropy" and net.depth > 0 and passes.supports(net):
+        for rows, post in passes.hidden_chunks(net, x, size):  # fc: buffered chunks
+            total += passes.output_sq_error(post[-1], top, y[:, rows])
+        return (total / n).to(x.dtype)
     body = hidden_only(net)
     for i in range(0, n, size):
         xc, yc = x[:, i:i + size], y[:, i:i + size]
         if loss == "cross_entropy" or net.depth == 0:
             total += loss_per_seed(forward(net, xc).output, yc, loss).double() * xc.shape[1]
             continue
-        h = forward(body, xc).post[-1].flatten(2)  # (S, L, n_L)
-        # out - y: one GEMM (beta=-1 takes y off) and one bias pass; sum of squares over rows
-        diff = torch.baddbmm(yc, h, net.weights[-1].transpose(1, 2), beta=-1)
-        diff.add_(net.biases[-1].unsqueeze(1))
-        sq = torch.linalg.vector_norm(diff.reshape(s, -1), dim=1).double().square()
-        total += sq / diff.shape[2]
+        h = forward(body, xc).post[-1].flatten(2)  # (S, L, n_L), conv / BN nets
+        total += passes.output_sq_error(h, top, yc)
     return (total / n).to(x.dtype)
 
 

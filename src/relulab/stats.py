@@ -91,7 +91,7 @@ class StatsRecorder:
 
     @torch.no_grad()
     def __call__(self, ctx: StatsContext) -> None:
-        corrs = tuple(c.cpu() for c in self._correlator(ctx)(ctx.student))
+        corrs = tuple(c.cpu() for c in self._eval_correlations(ctx))
         train_corrs = self._train(ctx)
         if ctx.epoch == 0 and ctx.step == 0:  # winner ranks: initial order from training data
             self.init_correlations = corrs if train_corrs is None else train_corrs
@@ -107,6 +107,18 @@ class StatsRecorder:
                              grads[layer])
             for i, row in enumerate(self.rows[-num_seeds:]):
                 row.update((key, values[i]) for key, values in extras[layer].items())
+
+    def _eval_correlations(self, ctx: StatsContext) -> tuple[Tensor, ...]:
+        """The eval-set correlations; where the float32 pass covers the whole eval set of an
+        MSE run, it also gives the eval loss (``ctx.eval_loss``: the engine skips its pass)."""
+        corr = self._correlator(ctx)
+        if (not isinstance(corr, Float32Correlator) or ctx.eval_y is None
+                or ctx.eval_loss is not None or ctx.cfg.optim.loss == "cross_entropy"
+                or corr.x.shape[1] != ctx.eval_x.shape[1]):
+            return corr(ctx.student)
+        out = corr(ctx.student, ctx.eval_y)
+        ctx.eval_loss = corr.last_loss
+        return out
 
     def _correlator(self, ctx: StatsContext) -> LayerCorrelator | Float32Correlator:
         """The correlator of this run's teacher and eval set (kept: the teacher is fixed)."""

@@ -30,6 +30,11 @@ class StatsContext:
     train_x: Tensor | None = None  # (S, N_train, ...) the training set (None: fresh samples)
     epoch_grad_norms: tuple[Tensor, ...] | None = None  # (S,) per parameter (weights then
     # biases): mean gradient norm over the last epoch's steps (None at init / stats.epoch_grad off)
+    eval_y: Tensor | None = None  # (S, N_eval, c) the eval set's targets
+    # A callback whose own pass over the whole eval set also gave the students' logged eval
+    # loss (optim.loss_per_seed of cfg.optim.loss on eval_x, eval_y) may store it here, (S,):
+    # the engine then takes it instead of a second pass over the eval set.
+    eval_loss: Tensor | None = None
 
 
 Callback = Callable[[StatsContext], None]

@@ -80,3 +80,33 @@ def test_auto_chunk_sizes_the_activations_and_the_chooser_keeps_the_bound():
     for g, r, bound in zip(got, ref, chosen.last_bound, strict=True):
         assert float((g - r).abs().max()) <= bound <= 1e-3
     assert not isinstance(correlator(teacher, student, x, "float64"), Float32Correlator)
+
+
+@pytest.mark.parametrize("dtype,widths,rtol", [("float32", None, 1e-5),
+                                               ("float64", "6,4", 1e-12)])
+def test_the_pass_also_gives_the_eval_mse(dtype, widths, rtol):
+    """With targets, the correlations are unchanged and ``last_loss`` is the students' MSE on
+    the same samples (float32 students: float32 round-off; float64 deep nets: exact)."""
+    from relulab.networks import predict
+    from relulab.optim import mse_per_seed
+
+    teacher, student, x = _run(dtype, depth_widths=widths)
+    y = predict(teacher, x)
+    fast = Float32Correlator(teacher, x, chunk=512)
+    plain = fast(student)
+    assert fast.last_loss is None
+    with_loss = fast(student, y)
+    for a, b in zip(plain, with_loss, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    want = mse_per_seed(predict(student, x).double(), y.double())
+    assert fast.last_loss.dtype == torch.float64
+    torch.testing.assert_close(fast.last_loss, want, rtol=rtol, atol=0)
+    with pytest.raises(ValueError, match="do not match the samples"):
+        fast(student, y[:, :10])
+
+
+def test_no_pass_loss_for_a_float64_student_run_in_float32():
+    teacher, student, x = _run("float64")  # depth 1: the hidden layer runs in float32 here
+    fast = Float32Correlator(teacher, x)
+    fast(student, torch.zeros(*x.shape[:2], teacher.weights[-1].shape[1], dtype=x.dtype))
+    assert fast.last_loss is None

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from relulab.metrics.correlations import EPS, LayerCorrelator
 from relulab.networks import Net, forward, hidden_only
+from relulab.passes import hidden_chunks, output_sq_error, top_layer
 
 U32 = 2.0 ** -24
 
@@ -59,6 +60,7 @@ class Float32Correlator:
             raise ValueError("Float32Correlator needs a fully connected teacher without BN")
         self.teacher, self.x, self.chunk, self.tol = teacher, x, chunk, tol
         self.last_bound: tuple[float, ...] = ()
+        self.last_loss: Tensor | None = None
         self.fallbacks = 0
         t_hat = [torch.cat(parts, dim=1) for parts in zip(
             *self._centred_teacher(), strict=True)]  # per layer (S, N, m) float32
@@ -104,18 +106,29 @@ class Float32Correlator:
         return g * sq.sqrt()
 
     @torch.no_grad()
-    def __call__(self, student: Net) -> tuple[Tensor, ...]:
+    def __call__(self, student: Net, targets: Tensor | None = None) -> tuple[Tensor, ...]:
+        """Per hidden layer, the correlations ``(S, n_l, m_l)`` of ``student`` with the teacher.
+
+        With ``targets (S, N, c)`` (the outputs to fit on this correlator's samples) the same
+        pass gives the student's MSE on them, :attr:`last_loss` ``(S,)`` float64 (None when not
+        asked, or for a float64 student whose hidden layer runs in float32 here)."""
         if student.depth != self.teacher.depth:
             raise ValueError(f"depths differ: student {student.depth}, "
                              f"teacher {self.teacher.depth}")
         fwd_err = self._forward_error(student)
-        hidden = hidden_only(student)
+        net = student
         if fwd_err is not None:
-            hidden = dataclasses.replace(hidden, weights=tuple(w.float() for w in hidden.weights),
-                                         biases=tuple(b.float() for b in hidden.biases))
+            net = dataclasses.replace(student, weights=tuple(w.float() for w in student.weights),
+                                      biases=tuple(b.float() for b in student.biases))
+            targets = None
+        if targets is not None and targets.shape[:2] != self.x.shape[:2]:
+            raise ValueError(f"targets {tuple(targets.shape)} do not match the samples "
+                             f"{tuple(self.x.shape[:2])}")
+        sums, loss = self._accumulate(net, targets)
+        self.last_loss = None if loss is None else loss / self.x.shape[1]
         corrs, bounds = [], []
-        for layer, sums in enumerate(self._accumulate(hidden)):
-            corr, bound = self._finish(layer, *sums, fwd_err if layer == 0 else None)
+        for layer, layer_sums in enumerate(sums):
+            corr, bound = self._finish(layer, *layer_sums, fwd_err if layer == 0 else None)
             corrs.append(corr)
             bounds.append(float(bound.nan_to_num(0.0).max()) if bound.numel() else 0.0)
         self.last_bound = tuple(bounds)
@@ -124,29 +137,32 @@ class Float32Correlator:
             return LayerCorrelator(self.teacher, self.x, cache_bytes=0)(student)
         return tuple(corrs)
 
-    def _accumulate(self, hidden: Net) -> list[tuple[Tensor, Tensor, Tensor]]:
+    def _accumulate(self, net: Net, targets: Tensor | None
+                    ) -> tuple[list[tuple[Tensor, Tensor, Tensor]], Tensor | None]:
         """Per layer: float64 sums of the shifted float32 student ``(S, n)``, of its squares
-        ``(S, n)``, and the cross-products with t̂ ``(S, n, m)``."""
-        out: list[list[Tensor]] | None = None
+        ``(S, n)``, and the cross-products with t̂ ``(S, n, m)``; and, with ``targets``, the
+        summed squared error of the outputs ``(S,)`` (else None)."""
+        sums: list[list[Tensor]] = []
         shifts: list[Tensor] = []
-        hidden = _gemm_friendly(hidden)
-        for start in self._chunks():
-            x = self.x[:, start:start + self.chunk].to(hidden.weights[0].dtype)
-            post = forward(hidden, x).post  # every layer's input is consumed: shift in place
+        top = None if targets is None else top_layer(net)
+        loss: Tensor | None = None
+        for rows, post in hidden_chunks(net, self.x, self.chunk):  # buffers: change in place
+            if top is not None and targets is not None:  # out = h W^T + b, before the shift
+                part = output_sq_error(post[-1], top, targets[:, rows])
+                loss = part if loss is None else loss.add_(part)
             if not shifts:
                 shifts = [a.mean(1, keepdim=True) for a in post]
             for layer, (a, shift) in enumerate(zip(post, shifts, strict=True)):
                 s = a.sub_(shift).float()  # (S, L, n)
-                t = self._t_aug[layer][:, start:start + self.chunk]  # (S, L, m + 1)
-                cross = torch.bmm(s.transpose(1, 2), t).double()  # (S, n, m + 1)
-                # (s * s).sum(1), not vector_norm(s, dim=1): a strided norm is ~7x slower
-                parts = [cross[..., -1], torch.mul(s, s).sum(1).double(), cross[..., :-1]]
-                if out is None or len(out) <= layer:
-                    out = (out or []) + [parts]
+                cross = torch.bmm(s.transpose(1, 2), self._t_aug[layer][:, rows]).double()
+                # s is consumed: square it in place; a strided vector_norm is ~7x slower
+                parts = [cross[..., -1], s.square_().sum(1).double(), cross[..., :-1]]
+                if len(sums) <= layer:
+                    sums.append(parts)
                 else:
-                    for total, part in zip(out[layer], parts, strict=True):
+                    for total, part in zip(sums[layer], parts, strict=True):
                         total.add_(part)
-        return [tuple(p) for p in out or []]
+        return [(p[0], p[1], p[2]) for p in sums], loss
 
     def _finish(self, layer: int, s_sum: Tensor, s_sq: Tensor, cross: Tensor,
                 fwd_err: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -171,14 +187,6 @@ class Float32Correlator:
         if fwd_err is not None:  # a node constant in float32 need not be in float64
             bound = bound + (2 * fwd_err / s_norm).unsqueeze(-1)
         return corr, bound
-
-
-def _gemm_friendly(net: Net) -> Net:
-    """``net`` with each weight ``(S, out, in)`` held as the transpose of a contiguous
-    ``(S, in, out)``: the forward's ``h @ W^T`` then reads a row-major right operand, which
-    batched GEMMs on CPU run ~1.3x faster (same values)."""
-    return dataclasses.replace(net, weights=tuple(
-        w.transpose(1, 2).contiguous().transpose(1, 2) for w in net.weights))
 
 
 def auto_chunk(num_seeds: int, width: int, budget_bytes: int = 16 << 20) -> int:
