@@ -62,3 +62,15 @@ def test_output_sq_error_sums_the_mse_over_samples():
               for rows, post in passes.hidden_chunks(net, x, 4))
     assert got.dtype == torch.float64
     torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+
+
+def test_output_sq_error_in_parts_of_the_chunk_is_the_same_sum():
+    net = _net()
+    g = torch.Generator().manual_seed(3)
+    h = torch.rand(3, 10, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(3, 10, 3, generator=g, dtype=torch.float64)
+    top = passes.top_layer(net)
+    whole = passes.output_sq_error(h, top, y)
+    for budget in (1, 3 * 3 * 8 * 4):  # one sample per part; parts of 4, the last short
+        torch.testing.assert_close(passes.output_sq_error(h, top, y, budget), whole,
+                                   rtol=1e-13, atol=0)

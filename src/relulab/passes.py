@@ -61,12 +61,19 @@ def top_layer(net: Net) -> tuple[Tensor, Tensor]:
     return net.weights[-1].transpose(1, 2).contiguous(), net.biases[-1].unsqueeze(1)
 
 
-def output_sq_error(h: Tensor, top: tuple[Tensor, Tensor], y: Tensor) -> Tensor:
+def output_sq_error(h: Tensor, top: tuple[Tensor, Tensor], y: Tensor,
+                    budget_bytes: int = 16 << 20) -> Tensor:
     """Sum over the chunk's samples of the mean over outputs of ``(out - y)^2``, ``(S,)``
     float64, where ``out = h W^T + b`` from the last hidden layer ``h (S, L, n_L)`` and
     ``top`` from :func:`top_layer`; ``y (S, L, c)``. ``out - y`` is one GEMM (``beta=-1``
-    takes ``y`` off) and one bias pass."""
+    takes ``y`` off) and one bias pass per part of the chunk whose outputs take about
+    ``budget_bytes`` (the outputs can be much wider than ``h``)."""
     w_t, b = top
-    diff = torch.baddbmm(y.to(h.dtype), h, w_t, beta=-1).add_(b)
-    sq = torch.linalg.vector_norm(diff.reshape(diff.shape[0], -1), dim=1).double().square()
-    return sq / diff.shape[2]
+    num_seeds, length, c = y.shape
+    part = max(1, budget_bytes // (h.element_size() * num_seeds * c))
+    total = torch.zeros(num_seeds, dtype=torch.float64, device=h.device)
+    for i in range(0, length, part):
+        diff = torch.baddbmm(y[:, i:i + part].to(h.dtype), h[:, i:i + part], w_t, beta=-1)
+        diff.add_(b)
+        total += torch.linalg.vector_norm(diff.reshape(num_seeds, -1), dim=1).double().square()
+    return total / c
