@@ -95,12 +95,14 @@ def test_objective_scale_and_per_seed_mse(generator):
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("budget", [1, 3000, 1 << 30])  # one sample, a few, all at once
-def test_chunked_loss_equals_the_loss_of_the_whole_output(loss, budget):
+@pytest.mark.parametrize("over", [{}, {"student.batchnorm": "true"}])  # fc: buffered passes
+def test_chunked_loss_equals_the_loss_of_the_whole_output(loss, budget, over):
     from relulab import get_preset, with_overrides
     from relulab.engine import build
     from relulab.networks import predict
 
-    cfg = with_overrides(get_preset("luck-fc-small"), {"multi": "2", "data.eval_size": "37"})
+    cfg = with_overrides(get_preset("luck-fc-small"),
+                         {"multi": "2", "data.eval_size": "37", **over})
     teacher, student, src = build(cfg, [0, 1, 2])
     x = src.eval_inputs().double()
     teacher, student = teacher.to("cpu", torch.float64), student.to("cpu", torch.float64)

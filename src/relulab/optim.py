@@ -74,15 +74,15 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
     size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
-    top = passes.top_layer(net)
-    if loss != "cross_entropy" and net.depth > 0 and passes.supports(net):
+    top = passes.top_layer(net) if loss != "cross_entropy" and net.depth > 0 else None
+    if top is not None and passes.supports(net):
         for rows, post in passes.hidden_chunks(net, x, size):  # fc: buffered chunks
             total += passes.output_sq_error(post[-1], top, y[:, rows])
         return (total / n).to(x.dtype)
     body = hidden_only(net)
     for i in range(0, n, size):
         xc, yc = x[:, i:i + size], y[:, i:i + size]
-        if loss == "cross_entropy" or net.depth == 0:
+        if top is None:
             total += loss_per_seed(forward(net, xc).output, yc, loss).double() * xc.shape[1]
             continue
         h = forward(body, xc).post[-1].flatten(2)  # (S, L, n_L), conv / BN nets
