@@ -198,19 +198,18 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
     run.epoch, run.epoch_steps, run.loss_sum = run.epoch + 1, 0, None
 
 
-def _eval_loss(run: _Run) -> Tensor:
-    """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members)."""
-    loss = loss_chunked(run.student, run.eval_x, run.eval_y, run.cfg.optim.loss)
+def _eval_loss(run: _Run, given: Tensor | None = None) -> Tensor:
+    """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members):
+    ``given`` by a statistics pass, else computed."""
+    loss = (loss_chunked(run.student, run.eval_x, run.eval_y, run.cfg.optim.loss)
+            if given is None else given.to(run.eval_x))
     return torch.where(run.alive, loss, float("nan"))
 
 
 def _end_epoch(run: _Run, epoch: int, lrs: list[float], given: Tensor | None = None) -> None:
     """Eval loss after ``epoch`` epochs (``given`` by a statistics pass, else computed) and
     one scalar row per member."""
-    if given is None:
-        run.eval_loss = _eval_loss(run)
-    else:
-        run.eval_loss = torch.where(run.alive, given.to(run.eval_x), float("nan"))
+    run.eval_loss = _eval_loss(run, given)
     per_member = zip(run.seeds, lrs, run.train_loss.tolist(), run.eval_loss.tolist(),
                      (~run.alive).tolist(), strict=True)
     for i, (seed, lr, train_l, eval_l, dead) in enumerate(per_member):

@@ -36,6 +36,7 @@ from torch import Tensor
 from relulab.metrics.correlations import EPS, LayerCorrelator
 from relulab.networks import Net, forward, hidden_only
 from relulab.passes import hidden_chunks, output_sq_error, top_layer
+from relulab.passes import supports as passes_supports
 
 U32 = 2.0 ** -24
 
@@ -46,8 +47,9 @@ def gamma(length: int) -> float:
 
 
 def supports(net: Net) -> bool:
-    """Whether :class:`Float32Correlator` applies: fully connected, no BatchNorm."""
-    return net.kind == "fc" and not net.batchnorm
+    """Whether :class:`Float32Correlator` applies: where its pass
+    (:func:`relulab.passes.hidden_chunks`) does, fully connected and no BatchNorm."""
+    return passes_supports(net)
 
 
 class Float32Correlator:
