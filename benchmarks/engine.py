@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from relulab import get_preset, train, with_overrides
-from relulab.engine import build
+from relulab.training.engine import build
 
 
 def sync(device: torch.device) -> None:
@@ -45,7 +45,7 @@ def two_layer(device: torch.device, steps: int, seeds: int = 32) -> tuple[float,
     teacher, student, src = build(cfg, range(seeds), device=device)
     x = src.train_inputs()
     with torch.no_grad():
-        from relulab.networks import predict
+        from relulab.nets.networks import predict
         y = predict(teacher, x)
     mods, opts = [], []
     for i in range(seeds):

@@ -27,8 +27,8 @@ import torch
 # isort: on
 
 from relulab import get_preset, train, with_overrides
-from relulab.engine import StatsContext
-from relulab.stats import StatsRecorder
+from relulab.training.engine import StatsContext
+from relulab.training.recorder import StatsRecorder
 
 SEEDS = {"spec-two-layer": 32, "luck-fc-small": 8, "luck-fc": 4, "spec-multilayer": 8,
          "demo": 8}

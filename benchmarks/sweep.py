@@ -2,7 +2,7 @@
 
 The paper sweep is 3 m x 4 multi x 6 p x 32 seeds, 100 epochs x 1000 steps, statistics at
 init and after every epoch: 12 batches of 192 members, one per (m, multi). Each group is run
-through the real sweep path (:func:`relulab.executors.run_task`: engine, StatsRecorder at the
+through the real sweep path (:func:`relulab.sweeps.executors.run_task`: engine, StatsRecorder at the
 paper cadence, rows as Arrow) twice, ``--short`` and ``--long`` epochs of 1000 steps. The
 difference of the two wall times is ``long - short`` whole epochs (steps, per-epoch eval loss,
 statistics calls; with N=10000 and batch 16, an epoch is 1.6 passes over the training set),
@@ -35,11 +35,11 @@ import torch
 # isort: on
 
 from relulab.config import with_overrides
-from relulab.executors import Task, run_task
+from relulab.config.grid import Batch, SweepSpec, parse_grid
+from relulab.config.presets import get_preset
 from relulab.experiments import PAPER_TWO_LAYER_SWEEP
-from relulab.grid import Batch, SweepSpec, parse_grid
-from relulab.presets import get_preset
-from relulab.stats import StatsRecorder
+from relulab.sweeps.executors import Task, run_task
+from relulab.training.recorder import StatsRecorder
 
 PAPER_EPOCHS = 100
 STEPS_PER_EPOCH = 1000
@@ -139,7 +139,7 @@ def real_sweep(root: str) -> tuple[dict[tuple[int, int], float], float]:
     seconds from the first batch's start to the last one's finish."""
     from datetime import datetime
 
-    from relulab.query import query
+    from relulab.results.query import query
 
     rows = query(root, "SELECT DISTINCT batch_id, batch_seconds, m, multi, started_at, "
                        "finished_at FROM results WHERE layer = 1").to_pylist()

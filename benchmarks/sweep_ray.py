@@ -27,10 +27,10 @@ import torch
 # isort: on
 
 from relulab.config import with_overrides
-from relulab.executors import get_executor
-from relulab.grid import SweepSpec, parse_grid
-from relulab.presets import get_preset
-from relulab.sweep import run_sweep
+from relulab.config.grid import SweepSpec, parse_grid
+from relulab.config.presets import get_preset
+from relulab.sweeps.executors import get_executor
+from relulab.sweeps.runner import run_sweep
 
 TINY = {"epochs": "2", "steps_per_epoch": "20", "N": "512", "data.eval_size": "256",
         "multi": "4", "c": "10", "dtype": "float32"}

@@ -4,7 +4,8 @@
   (``typer.cli.get_docs_for_click``) from ``relulab.cli.app``: every command, argument, option,
   default and help string.
 - ``<!-- relulab:config-columns -->`` becomes the table of config columns of a results file
-  (``relulab.schema.config_column_types``: one ``section_field`` column per RunConfig field).
+  (``relulab.results.schema.config_column_types``: one ``section_field`` column per RunConfig
+  field).
 - A top-level module or package of ``relulab`` without a written ``docs/api/NAME.md`` gets a
   generated page (``::: relulab.NAME``) and a line in the API section of the nav, so a new module
   is in the reference from its first build (write the page to add prose).
@@ -85,7 +86,7 @@ def _type_name(tp: Any) -> str:
 def config_columns() -> str:
     """A Markdown table: column, type, the config field and its default."""
     from relulab.config import RunConfig, flatten
-    from relulab.schema import config_column_types
+    from relulab.results.schema import config_column_types
 
     defaults = flatten(dataclasses.asdict(RunConfig()))
     rows = ["| column | type | config field (`--set` key) | default |", "|---|---|---|---|"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from relulab.query import connect
+from relulab.results.query import connect
 
 
 def main(root: str, early: int = 5) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from relulab.networks import BN_EPS, BN_MOMENTUM, Net
+from relulab.nets.networks import BN_EPS, BN_MOMENTUM, Net
 
 
 @pytest.fixture

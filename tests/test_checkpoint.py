@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
-from relulab import checkpoint
 from relulab.config import with_overrides
+from relulab.config.presets import get_preset
 from relulab.data import FiniteStream, FreshStream, ReplacementStream
-from relulab.engine import Interrupted, train
-from relulab.presets import get_preset
 from relulab.rng import generator
-from relulab.stats import StatsRecorder
+from relulab.training import checkpoint
+from relulab.training.engine import Interrupted, train
+from relulab.training.recorder import StatsRecorder
 
 
 def _gens(n: int, stream: str = "shuffle") -> list[torch.Generator]:

@@ -8,7 +8,7 @@ from relulab.config import (
     parse_value,
     with_overrides,
 )
-from relulab.presets import PRESETS, get_preset
+from relulab.config.presets import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -6,12 +6,13 @@ import torch
 from scipy import stats
 from torch import nn
 
-from relulab import fused, get_preset, optim, train, with_overrides
+from relulab import get_preset, train, with_overrides
 from relulab.data import FiniteStream, ReplacementStream, draw
-from relulab.engine import build
-from relulab.networks import forward
-from relulab.optim import loss_and_grads, loss_scale
+from relulab.nets.networks import forward
 from relulab.rng import generator as rng_generator
+from relulab.training import fused, optim
+from relulab.training.engine import build
+from relulab.training.optim import loss_and_grads, loss_scale
 
 
 def two_layer(**over):

@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from relulab import engine, fused, get_preset, train, with_overrides
-from relulab.engine import build, train_group
-from relulab.networks import forward
-from relulab.optim import loss_and_grads
+from relulab import get_preset, train, with_overrides
+from relulab.nets.networks import forward
+from relulab.training import engine, fused
+from relulab.training.engine import build, train_group
+from relulab.training.optim import loss_and_grads
 
 
 def small(preset: str = "demo", **over):
@@ -181,7 +182,7 @@ def test_optimizers_and_options_reduce_loss(over):
 def test_statistics_pass_gives_the_eval_loss_of_its_epochs(monkeypatch, loss):
     """At statistics epochs the float32 correlator's eval pass gives the eval loss (the engine
     makes no second pass); the rows equal the engine's own measure with and without stats."""
-    from relulab.stats import StatsRecorder
+    from relulab.training.recorder import StatsRecorder
 
     cfg = small(**{"epochs": 3, "steps_per_epoch": 20, "dtype": "float32", "stats_every": 2,
                    "optim.loss": loss})

@@ -1,6 +1,7 @@
-"""The house rules of ARCHITECTURE.md, checked on the source: imports only go down the layer
-order (or sideways within a layer), module-level imports have no cycle, files and functions stay
-small. (That plots and report import without torch: tests/sweep/test_torch_free.py.)"""
+"""The layers of docs/architecture.md, checked on the source: every import (module-level or inside
+a function) goes down the layer order or stays inside its own package, no import cycle at any
+level, files and functions stay small. (That plots, report and results import without torch:
+tests/sweep/test_torch_free.py.)"""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ import relulab
 SRC = Path(relulab.__file__).parent
 # Lowest first: a module may import from its own layer or any layer below.
 LAYERS: list[set[str]] = [
-    {"config", "presets", "grid", "schema", "ids", "interrupts"},  # torch-free basics
-    {"store", "query"},  # torch-free storage
-    {"rng", "threads", "networks", "passes", "teachers", "students", "constraints", "streams",
-     "data", "metrics",
-     "theory", "theory_suggested"},  # torch maths
-    {"optim", "fused", "group", "checkpoint", "engine", "epoch_grads", "stats_context"},
-    {"stats", "original_stats", "experiments", "fidelity", "real", "bn_bias"},  # measured, run
-    {"executors", "executors_ray", "sweep"},  # many runs
-    {"plots", "report", "report_fidelity"},  # readers of a results folder (torch-free)
+    {"config", "interrupts"},  # configs, presets, grids and their ids (torch-free)
+    {"results"},  # the results folder: schema, store, query (torch-free)
+    {"rng", "threads"},  # torch plumbing: generators, thread counts
+    {"nets", "data", "metrics", "theory"},  # the maths on stacked tensors
+    {"training"},  # the loop, the fused step, checkpoints, statistics callbacks
+    {"experiments", "fidelity", "real"},  # what a paper measures
+    {"sweeps"},  # many runs, resumable, on an executor
+    {"plots", "report"},  # readers of a results folder (torch-free)
+    {"api"},  # the library surface: train, load, sweep
     {"cli"},
 ]
+# The top-level package of each layer must not import a package beside it, except these edges.
+SIDEWAYS = {("real", "experiments"), ("fidelity", "experiments"), ("report", "plots"),
+            ("metrics", "nets"), ("data", "nets"), ("theory", "nets"), ("theory", "metrics"),
+            ("fidelity", "real")}
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 
@@ -80,13 +85,16 @@ def test_no_upward_import():
             continue
         for dep in imports(path, top_level_only=False):
             other = component(dep)
-            if other and RANK[other] > RANK[me]:
+            if not other or other == me:
+                continue
+            if RANK[other] > RANK[me] or (RANK[other] == RANK[me]
+                                          and (me, other) not in SIDEWAYS):
                 bad.append(f"{module_name(path)} -> {dep}")
-    assert not bad, "upward imports:\n" + "\n".join(bad)
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
 
 
-def test_no_import_cycle_at_module_level():
-    graph = {module_name(p): {d for d in imports(p, top_level_only=True)
+def test_no_import_cycle():
+    graph = {module_name(p): {d for d in imports(p, top_level_only=False)
                               if d != module_name(p)} for p in sources()}
     state: dict[str, int] = {}
 
@@ -114,11 +122,11 @@ def test_size_limits():
     long_files, long_functions = [], []
     for path in sources():
         text = path.read_text()
-        if text.count("\n") > 300:
+        if text.count("\n") > 400:
             long_files.append(f"{module_name(path)}: {text.count(chr(10))} lines")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 size = node.end_lineno - node.lineno + 1
-                if size > 60:
+                if size > 80:
                     long_functions.append(f"{module_name(path)}.{node.name}: {size} lines")
     assert not long_files and not long_functions, long_files + long_functions

@@ -7,9 +7,9 @@ from torch.nn.modules.batchnorm import _BatchNorm as BatchNorm
 
 from relulab import get_preset, with_overrides
 from relulab.config import TeacherConfig
-from relulab.networks import concat, forward, input_shape, layer_shapes, stack_seeds
+from relulab.nets.networks import concat, forward, input_shape, layer_shapes, stack_seeds
+from relulab.nets.students import make_students
 from relulab.rng import generator as rng_generator
-from relulab.students import make_students
 
 NETS = {  # overrides of luck-fc-small / luck-conv giving small nets of every kind
     "fc": ("luck-fc-small", {"multi": "1"}),

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from relulab import optim
 from relulab.config import OptimConfig
+from relulab.training import optim
 
 CONFIGS = [
     OptimConfig(name="sgd", lr=0.1),
@@ -98,8 +98,8 @@ def test_objective_scale_and_per_seed_mse(generator):
 @pytest.mark.parametrize("over", [{}, {"student.batchnorm": "true"}])  # fc: buffered passes
 def test_chunked_loss_equals_the_loss_of_the_whole_output(loss, budget, over):
     from relulab import get_preset, with_overrides
-    from relulab.engine import build
-    from relulab.networks import predict
+    from relulab.nets.networks import predict
+    from relulab.training.engine import build
 
     cfg = with_overrides(get_preset("luck-fc-small"),
                          {"multi": "2", "data.eval_size": "37", **over})

@@ -7,14 +7,16 @@ import pytest
 import torch
 from torch import nn
 
-from relulab import constraints, fused, get_preset, train, with_overrides
+from relulab import get_preset, train, with_overrides
 from relulab.config import ConfigError, RunConfig
 from relulab.data import draw
-from relulab.engine import build
-from relulab.networks import BN_EPS, predict
+from relulab.nets import rules as constraints
+from relulab.nets.networks import BN_EPS, predict
+from relulab.nets.teachers import draw_teacher_weights
 from relulab.rng import generator
-from relulab.teachers import draw_teacher_weights
 from relulab.threads import one_thread
+from relulab.training import fused
+from relulab.training.engine import build
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 

@@ -1,4 +1,4 @@
-"""Streamed passes (relulab.passes): the buffered chunks are the forward's activations, the
+"""Streamed passes (relulab.nets.passes): the buffered chunks are the forward's activations, the
 chunked squared error is the MSE, and the buffers are reused."""
 
 import dataclasses
@@ -6,8 +6,9 @@ import dataclasses
 import pytest
 import torch
 
-from relulab import optim, passes
-from relulab.networks import Net, forward
+from relulab.nets import passes
+from relulab.nets.networks import Net, forward
+from relulab.training import optim
 
 
 def _net(widths=(6, 4), leaky=0.0, seeds=3, dtype=torch.float64, d=5, c=3) -> Net:

@@ -1,7 +1,7 @@
 """Presets named after a paper or the original code carry its settings, field by field
 (shared PAPERS.md §2–4; the line each value comes from is quoted beside it)."""
 
-from relulab.presets import NINE_WEIGHTS, PRESETS, get_preset
+from relulab.config.presets import NINE_WEIGHTS, PRESETS, get_preset
 
 LUCK_CHOICES = (-0.5, -0.25, 0.0, 0.25, 0.5)
 

@@ -7,8 +7,8 @@ import torch
 
 from relulab import RunConfig, get_preset, with_overrides
 from relulab.config import StudentConfig, TeacherConfig
+from relulab.nets.students import make_students
 from relulab.rng import generator as rng_generator
-from relulab.students import make_students
 
 # d = 400 inputs into 200 hidden nodes: 80 000 first-layer weights per seed
 WIDE = RunConfig(teacher=TeacherConfig(input_dim=400, widths=(50,), output_dim=30),

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from relulab.config import ConfigError, TeacherConfig
-from relulab.networks import forward, predict
-from relulab.presets import NINE_WEIGHTS, get_preset
+from relulab.config.presets import NINE_WEIGHTS, get_preset
+from relulab.nets.networks import forward, predict
+from relulab.nets.teachers import distinct_rows, draw_teacher_weights, make_teachers
 from relulab.rng import generator
-from relulab.teachers import distinct_rows, draw_teacher_weights, make_teachers
 
 
 def test_distinct_rows_values_and_uniqueness(generator):

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from relulab import get_preset, with_overrides
 from relulab.cli import app
 from relulab.config import ConfigError
-from relulab.engine import _setup
-from relulab.theory_suggested import boundary_points, set_size, theory_suggested_set
+from relulab.data.suggested import boundary_points, set_size, theory_suggested_set
+from relulab.training.engine import _setup
 
 
 def _reference(weight, bias, n, std, mean, width, gen):

@@ -24,10 +24,11 @@ _EXPORTS = {
     "OptimConfig": "relulab.config", "RunConfig": "relulab.config",
     "StudentConfig": "relulab.config", "TeacherConfig": "relulab.config",
     "with_overrides": "relulab.config",
-    "StatsContext": "relulab.engine", "TrainResult": "relulab.engine", "build": "relulab.engine",
-    "train": "relulab.engine",
-    "Net": "relulab.networks", "forward": "relulab.networks", "predict": "relulab.networks",
-    "PRESETS": "relulab.presets", "get_preset": "relulab.presets",
+    "StatsContext": "relulab.training.engine", "TrainResult": "relulab.training.engine",
+    "build": "relulab.training.engine", "train": "relulab.training.engine",
+    "Net": "relulab.nets.networks", "forward": "relulab.nets.networks",
+    "predict": "relulab.nets.networks",
+    "PRESETS": "relulab.config.presets", "get_preset": "relulab.config.presets",
 }
 
 __all__ = sorted(_EXPORTS)

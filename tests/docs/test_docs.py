@@ -15,7 +15,7 @@ import typer
 
 import relulab
 from relulab.cli import app
-from relulab.schema import RESULT_COLUMNS, config_column_types
+from relulab.results.schema import RESULT_COLUMNS, config_column_types
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -40,7 +40,7 @@ def command_paths(cmd, prefix: str = "relulab") -> list[str]:
 def test_written_api_pages_document_their_module_and_are_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text()
     names = hooks().components()
-    assert {"engine", "theory", "cli", "experiments"} <= set(names)
+    assert {"training", "theory", "cli", "experiments"} <= set(names)
     for page in (DOCS / "api").glob("*.md"):
         if page.stem != "index":
             assert page.stem in names and f"::: relulab.{page.stem}" in page.read_text()
@@ -50,11 +50,11 @@ def test_written_api_pages_document_their_module_and_are_in_the_nav():
 def test_a_module_without_a_page_gets_a_generated_one(tmp_path):
     h = hooks()
     (tmp_path / "api").mkdir()
-    (tmp_path / "api" / "engine.md").write_text("::: relulab.engine")
-    nav = [{"Home": "index.md"}, {"Reference": [{"API": [{"engine": "api/engine.md"}]}]}]
+    (tmp_path / "api" / "training.md").write_text("::: relulab.training")
+    nav = [{"Home": "index.md"}, {"Reference": [{"API": [{"training": "api/training.md"}]}]}]
     config = h.on_config({"nav": nav, "docs_dir": str(tmp_path)})
     api = config["nav"][1]["Reference"][0]["API"]
-    assert {"engine": "api/engine.md"} in api and {"theory": "api/theory.md"} in api
+    assert {"training": "api/training.md"} in api and {"theory": "api/theory.md"} in api
     assert len(api) == len(h.components())
     assert h.missing_api_pages(DOCS) == []  # this repository writes every page
 
@@ -91,5 +91,5 @@ def test_mkdocs_build_strict(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     site = tmp_path / "site"
     assert "relulab theory overlay" in (site / "cli.html").read_text()
-    assert "relulab.engine.train_group" in (site / "api" / "engine.html").read_text()
+    assert "relulab.training.engine.train_group" in (site / "api" / "training.html").read_text()
     assert (site / "tutorials" / "luck-matters.html").exists()

@@ -10,7 +10,7 @@ from relulab.cli import app
 from relulab.experiments.catalog import EXPERIMENTS
 from relulab.experiments.tables import node_stats
 from relulab.plots.experiments import experiment_figures
-from relulab.query import connect
+from relulab.results.query import connect
 
 TINY = ["--set", "epochs=2", "--set", "steps_per_epoch=3", "--set", "data.eval_size=40",
         "--seeds", "2", "--device", "cpu", "--no-progress", "--no-report"]

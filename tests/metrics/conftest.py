@@ -7,9 +7,9 @@ import torch
 
 from relulab import RunConfig, TeacherConfig, build, get_preset, train, with_overrides
 from relulab.config import DataConfig, OptimConfig, StudentConfig
-from relulab.engine import TrainResult
-from relulab.stats import StatsRecorder
 from relulab.threads import one_thread as one_torch_thread
+from relulab.training.engine import TrainResult
+from relulab.training.recorder import StatsRecorder
 
 DEMO_SEEDS = [0, 1, 2]
 

@@ -10,7 +10,7 @@ from relulab.metrics import (
     layer_correlations,
     prepare_teacher,
 )
-from relulab.networks import as_samples, forward
+from relulab.nets.networks import as_samples, forward
 
 
 def _hand_case(dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

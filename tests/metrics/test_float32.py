@@ -87,8 +87,8 @@ def test_auto_chunk_sizes_the_activations_and_the_chooser_keeps_the_bound():
 def test_the_pass_also_gives_the_eval_mse(dtype, widths, rtol):
     """With targets, the correlations are unchanged and ``last_loss`` is the students' MSE on
     the same samples (float32 students: float32 round-off; float64 deep nets: exact)."""
-    from relulab.networks import predict
-    from relulab.optim import mse_per_seed
+    from relulab.nets.networks import predict
+    from relulab.training.optim import mse_per_seed
 
     teacher, student, x = _run(dtype, depth_widths=widths)
     y = predict(teacher, x)

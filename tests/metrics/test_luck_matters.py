@@ -4,7 +4,7 @@ and above the second layer's; the winners start near the top of the init ranking
 import pytest
 
 from relulab import get_preset, train, with_overrides
-from relulab.stats import StatsRecorder
+from relulab.training.recorder import StatsRecorder
 
 
 def _final_by_layer(recorder: StatsRecorder) -> dict[int, list[dict]]:

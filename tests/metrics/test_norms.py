@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from relulab.metrics import fan_out_norms, grad_norms, matched_mask, split_fan_out
-from relulab.networks import Net, forward
+from relulab.nets.networks import Net, forward
 
 
 def test_fc_fan_out_is_the_next_layers_column_norm():

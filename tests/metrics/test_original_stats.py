@@ -10,10 +10,10 @@ import torch
 from relulab import build, train, with_overrides
 from relulab.metrics import correlations, students_above
 from relulab.metrics.beta import beta_diag
-from relulab.networks import forward
-from relulab.optim import loss_and_grads, loss_scale
-from relulab.stats import StatsRecorder
+from relulab.nets.networks import forward
 from relulab.theory.recursive import gradient_rule
+from relulab.training.optim import loss_and_grads, loss_scale
+from relulab.training.recorder import StatsRecorder
 
 
 def test_students_above_counts_by_hand():
@@ -24,7 +24,7 @@ def test_students_above_counts_by_hand():
 
 def test_train_correlations_match_the_full_training_set(demo_run, demo_cfg):
     result, recorder = demo_run
-    from relulab.engine import _setup
+    from relulab.training.engine import _setup
 
     run = _setup([demo_cfg] * 3, [0, 1, 2], "cpu", None, None, None)
     final = [r for r in recorder.rows if r["final"]]
@@ -65,7 +65,7 @@ def test_epoch_grad_norm_is_the_mean_over_steps(deep_cfg, momentum):
     # reference: replay the steps one by one with autograd (plain SGD only: with momentum the
     # reference is the first step's gradient, which the mean must contain)
     teacher, student, src = build(cfg, [0])
-    from relulab.engine import _setup
+    from relulab.training.engine import _setup
 
     run = _setup([cfg], [0], "cpu", None, None, None)
     norms = []

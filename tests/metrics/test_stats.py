@@ -7,9 +7,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from relulab import build, train, with_overrides
-from relulab.engine import StatsContext
-from relulab.schema import threshold_column
-from relulab.stats import StatsRecorder
+from relulab.results.schema import threshold_column
+from relulab.training.engine import StatsContext
+from relulab.training.recorder import StatsRecorder
 
 LIST_COLUMNS = {"teacher_best_corr": "m", "teacher_best_student": "m", "winner_rank": "m",
                 "student_best_corr": "n", "student_fanout_norm": "n",

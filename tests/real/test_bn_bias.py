@@ -5,9 +5,9 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from relulab.bn_bias import bn_layers, load_state_dict, overall, report
 from relulab.cli import app
 from relulab.config import ConfigError
+from relulab.experiments.bn_bias import bn_layers, load_state_dict, overall, report
 from relulab.real.classifier import build, fit
 from relulab.real.datasets import load_split
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from relulab.networks import forward, predict
+from relulab.nets.networks import forward, predict
 from relulab.real.classifier import accuracy, build, fit, folded, to_net
 from relulab.real.datasets import load_split
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sweep_helpers import find_chromium, tiny_spec
 
-from relulab.executors import get_executor
-from relulab.sweep import run_sweep
+from relulab.sweeps.executors import get_executor
+from relulab.sweeps.runner import run_sweep
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from relulab.config import with_overrides
-from relulab.grid import SweepSpec, parse_grid
-from relulab.presets import get_preset
+from relulab.config.grid import SweepSpec, parse_grid
+from relulab.config.presets import get_preset
 
 # A few seconds of training on 2 cores: 4 cells x 3 seeds, 2 epochs x 20 steps of the demo net
 # (student 4x, 10 outputs, float32 as the shapes in these tests expect).

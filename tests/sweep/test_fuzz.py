@@ -154,13 +154,13 @@ def test_regressions_found_by_fuzzing(monkeypatch):
     failure anywhere is now one line, exit 2."""
     res = runner.invoke(app, ["theory", "rule-check", "--depths", "255"])
     assert res.exit_code == 2 and res.output.startswith("error: --depths: at most 32")
-    import relulab.engine
+    import relulab.training.engine
 
     def no_memory(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't "
                            "allocate memory: you tried to allocate 136058880 bytes")
 
-    monkeypatch.setattr(relulab.engine, "train_group", no_memory)
+    monkeypatch.setattr(relulab.training.engine, "train_group", no_memory)
     res = runner.invoke(app, ["train", "--steps", "1", "--seeds", "1", "--no-progress"])
     assert res.exit_code == 2, res.output
     assert res.output.strip().splitlines() == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relulab.config import ConfigError, group_key, with_overrides
-from relulab.grid import (
+from relulab.config.grid import (
     BASE_CELL,
     SweepSpec,
     canonical_key,
@@ -14,7 +14,7 @@ from relulab.grid import (
     parse_grid,
     plan_batches,
 )
-from relulab.presets import get_preset
+from relulab.config.presets import get_preset
 
 
 def spec(grid: list[str], seeds: int = 2, preset: str = "spec-two-layer") -> SweepSpec:

@@ -14,11 +14,11 @@ import time
 import pytest
 from sweep_helpers import CLI_SET, relulab_cmd, tiny_spec
 
-from relulab import store as store_module
-from relulab.executors import get_executor
-from relulab.query import query
-from relulab.store import SweepStore
-from relulab.sweep import run_sweep
+from relulab.results import store as store_module
+from relulab.results.query import query
+from relulab.results.store import SweepStore
+from relulab.sweeps.executors import get_executor
+from relulab.sweeps.runner import run_sweep
 
 LOCAL = get_executor("local")
 GRID = ["--grid", "m=2,3", "--grid", "p=0,1"]

@@ -9,8 +9,8 @@ import time
 
 from sweep_helpers import CLI_SET, relulab_cmd
 
-from relulab.query import query
-from relulab.store import SweepStore
+from relulab.results.query import query
+from relulab.results.store import SweepStore
 
 SEEDS = 3
 GRID = ["--grid", "m=2,3", "--grid", "p=0,1"]  # 4 cells x 3 seeds, batches of 2 -> 6 batches

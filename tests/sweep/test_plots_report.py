@@ -10,7 +10,7 @@ from sweep_helpers import distinct_colors
 
 from relulab.plots import SweepView, early_epoch, new_figure, plot_all, save_figure
 from relulab.report import build_report, format_headline, headline
-from relulab.store import RESULT_FIELDS, SweepStore, rows_to_table
+from relulab.results.store import RESULT_FIELDS, SweepStore, rows_to_table
 
 
 def test_early_epoch_picks_the_papers_epoch_5_or_the_nearest_before():

@@ -17,9 +17,9 @@ from sweep_helpers import CLI_SET, tiny_spec
 from typer.testing import CliRunner
 
 from relulab.cli import app
-from relulab.executors import get_executor
-from relulab.query import query
-from relulab.sweep import run_sweep
+from relulab.results.query import query
+from relulab.sweeps.executors import get_executor
+from relulab.sweeps.runner import run_sweep
 
 GRID = ["--grid", "p=0,1", "--seeds", "2", "--max-members", "2"]  # 2 batches of 2 members
 KEY = "cell, seed, layer, epoch"
@@ -256,7 +256,7 @@ def test_failed_batch_is_recorded_exit_1_and_a_rerun_runs_only_it(tmp_path):
     """The driver's side of failures, without Ray: an executor gives up on the first batch
     (TaskFailure); the other is written, the command exits 1 with a summary; a rerun runs just
     the failed members and every (cell, seed) ends up there once."""
-    from relulab.executors import EXECUTORS, TaskFailure, batch_members, register_executor
+    from relulab.sweeps.executors import EXECUTORS, TaskFailure, batch_members, register_executor
 
     class GivesUpOnFirst:
         name = "gives-up"
@@ -298,9 +298,9 @@ def test_one_batch_per_gpu_by_default_and_workers_resolve_the_device():
     import torch
 
     from relulab.config import ConfigError
-    from relulab.executors import Task
-    from relulab.executors_ray import RayExecutor, run_on_worker
-    from relulab.grid import plan_batches
+    from relulab.config.grid import plan_batches
+    from relulab.sweeps.executors import Task
+    from relulab.sweeps.ray_executor import RayExecutor, run_on_worker
 
     class Cluster:
         def __init__(self, resources):
@@ -330,7 +330,7 @@ def test_one_batch_per_gpu_by_default_and_workers_resolve_the_device():
 def test_progress_counts_the_most_any_attempt_reached_and_drops_finished_batches():
     """Workers report totals; a retried attempt restarts from 0, so the driver passes on only
     what exceeds the most reported before (the bar never counts a batch twice)."""
-    from relulab.executors_ray import _forward
+    from relulab.sweeps.ray_executor import _forward
 
     class Queue:  # ray.util.queue.Queue's two calls used by _forward
         def __init__(self, items):

@@ -11,8 +11,8 @@ from test_plots_report import hand_made_sweep
 
 from relulab.fidelity.claims import VALIDATE_FILE, Claim, write_claims
 from relulab.report import build_report, has_sweep_results
-from relulab.report_fidelity import format_statistic
-from relulab.store import StoreError
+from relulab.report.fidelity import format_statistic
+from relulab.results.store import StoreError
 
 CLAIMS = [
     Claim("two-layer p=2, after 5 epochs", "node 3 successes", "30/32", "6/8",

@@ -10,10 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from relulab.config import RunConfig, with_overrides
-from relulab.presets import get_preset
-from relulab.query import export_query, query
-from relulab.schema import config_columns
-from relulab.store import RESULT_FIELDS, StoreError, SweepStore, config_schema, rows_to_table
+from relulab.config.presets import get_preset
+from relulab.results.query import export_query, query
+from relulab.results.schema import config_columns
+from relulab.results.store import (
+    RESULT_FIELDS,
+    StoreError,
+    SweepStore,
+    config_schema,
+    rows_to_table,
+)
 
 NAN = math.nan
 

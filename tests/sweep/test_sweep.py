@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from relulab.cli import app
 from relulab.config import with_overrides
-from relulab.engine import train
-from relulab.executors import EXECUTORS, get_executor, register_executor
-from relulab.presets import get_preset
-from relulab.query import query
-from relulab.store import StoreError, SweepStore
-from relulab.sweep import run_sweep
+from relulab.config.presets import get_preset
+from relulab.results.query import query
+from relulab.results.store import StoreError, SweepStore
+from relulab.sweeps.executors import EXECUTORS, get_executor, register_executor
+from relulab.sweeps.runner import run_sweep
+from relulab.training.engine import train
 
 LOCAL = get_executor("local")
 KEY = "cell, seed, layer, epoch"
@@ -173,8 +173,8 @@ def test_out_of_order_executor_gives_the_same_rows(tmp_path, finished_sweep):
 @pytest.mark.slow
 def test_paper_slice_one_epoch(tmp_path):
     """Paper-size slice (m=10, multi=5, six p, 32 seeds) for one epoch of 1000 steps."""
+    from relulab.config.grid import SweepSpec, parse_grid
     from relulab.experiments import PAPER_TWO_LAYER_SWEEP
-    from relulab.grid import SweepSpec, parse_grid
 
     paper = PAPER_TWO_LAYER_SWEEP.spec(32, ["epochs=1"])
     spec = SweepSpec(paper.preset, with_overrides(paper.base, {"m": 10, "multi": 5}),

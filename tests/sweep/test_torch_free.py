@@ -11,8 +11,9 @@ import pytest
 import relulab
 
 # torch-free layers: basics, storage, and the readers of a results folder
-TORCH_FREE = ("relulab", "relulab.ids", "relulab.grid", "relulab.schema", "relulab.store",
-              "relulab.query", "relulab.plots", "relulab.report", "relulab.report_fidelity")
+TORCH_FREE = ("relulab", "relulab.config", "relulab.config.ids", "relulab.config.grid",
+              "relulab.results", "relulab.results.schema", "relulab.results.store",
+              "relulab.results.query", "relulab.plots", "relulab.report", "relulab.report.fidelity")
 
 
 def imported_after(statement: str) -> set[str]:

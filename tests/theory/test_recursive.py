@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from relulab.config import ConfigError
-from relulab.networks import Net, forward
+from relulab.nets.networks import Net, forward
 from relulab.theory import recursive as R
 
 DT = torch.float64

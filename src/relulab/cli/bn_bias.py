@@ -10,7 +10,7 @@ from rich.table import Table
 
 from relulab.cli.common import console, user_errors
 from relulab.config import ConfigError
-from relulab.store import check_writable, write_json
+from relulab.results.store import check_writable, write_json
 
 
 @user_errors
@@ -25,7 +25,7 @@ def bn_bias_cmd(
 ) -> None:
     """Per BN layer and overall, the fraction of negative BN biases (beta): Luck Matters'
     evidence (pretrained VGG11/13/16/19-BN) that teacher nodes overlap little."""
-    from relulab.bn_bias import bn_layers, load_state_dict, overall, report
+    from relulab.experiments.bn_bias import bn_layers, load_state_dict, overall, report
 
     for path in (figure, json_out):
         if path is not None:

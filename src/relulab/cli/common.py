@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from relulab.config import ConfigError
-from relulab.store import StoreError
+from relulab.results.store import StoreError
 
 if TYPE_CHECKING:
     import torch

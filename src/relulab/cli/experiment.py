@@ -15,9 +15,9 @@ import typer
 from relulab.cli.common import console, user_errors
 from relulab.cli.sweep import DeviceOpt, ProgressOpt, _run
 from relulab.config import ConfigError
+from relulab.config.grid import DEFAULT_MAX_MEMBERS
 from relulab.experiments.catalog import EXPERIMENTS, get_experiment
-from relulab.grid import DEFAULT_MAX_MEMBERS
-from relulab.store import atomic_write
+from relulab.results.store import atomic_write
 
 
 @contextmanager

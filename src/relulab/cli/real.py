@@ -8,8 +8,9 @@ from pathlib import Path
 from rich.table import Table
 
 from relulab.cli.common import console, resolve_device
+from relulab.cli.runs import print_run_table, save_run
 from relulab.config import ConfigError, parse_set_args
-from relulab.store import check_writable, write_json
+from relulab.results.store import check_writable, write_json
 
 
 def _teacher_table(res) -> Table:  # noqa: ANN001 - relulab.real.RealResult (imported lazily)
@@ -58,7 +59,6 @@ def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, d
                data_root: Path | None) -> None:
     """Train teachers on the preset's data set (cached under ``out/teachers``), then students;
     print teachers, losses and the per-layer rho-bar; write the run under ``out``."""
-    from relulab.cli.train import print_run_table, save_run
     from relulab.real import get_real_preset, run_real, with_real_overrides
 
     cfg = with_real_overrides(get_real_preset(preset), _overrides(set_, epochs, stats_every))

@@ -14,9 +14,9 @@ from rich.table import Table
 
 from relulab.cli.common import console, resolve_device, user_errors
 from relulab.config import ConfigError, parse_set_args, with_overrides
+from relulab.config.grid import DEFAULT_MAX_MEMBERS, SweepSpec, parse_grid
+from relulab.config.presets import get_preset
 from relulab.experiments import DEMO_SWEEP
-from relulab.grid import DEFAULT_MAX_MEMBERS, SweepSpec, parse_grid
-from relulab.presets import get_preset
 
 QUERY_ROWS = 50  # rows printed by `relulab query` (the rest: --to FILE)
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
@@ -51,9 +51,9 @@ def print_headline(root: Path, title: str) -> None:
 
 def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: int,
          save_weights: bool, progress: bool, options: dict[str, Any] | None = None) -> None:
-    from relulab.executors import get_executor
     from relulab.interrupts import EXIT_INTERRUPTED, terminate_raises
-    from relulab.sweep import run_sweep
+    from relulab.sweeps.executors import get_executor
+    from relulab.sweeps.runner import run_sweep
 
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"--device must be auto, cpu or cuda, got '{device}'")
@@ -111,7 +111,7 @@ def _check_cells(spec: SweepSpec, executor: str, device: str, batch_members: int
     """Validate every grid point before touching the folder; with a local executor, also that
     a batch fits this machine's memory (not a Ray worker's: a worker that runs out of memory
     is retried, then reported as a failed batch)."""
-    from relulab.group import check_memory
+    from relulab.training.setup import check_memory
 
     cells = spec.cells()
     if executor == "ray":
@@ -169,8 +169,8 @@ def query(
     to: Annotated[Path | None, typer.Option(help="write all rows to a .csv/.parquet")] = None,
 ) -> None:
     """Run SQL over a sweep's Parquet files (views `results` and `recovery`)."""
-    from relulab.query import export_query
-    from relulab.query import query as run_query
+    from relulab.results.query import export_query
+    from relulab.results.query import query as run_query
 
     if to is not None:
         path = export_query(folder, sql, to)
@@ -194,7 +194,7 @@ def plot(
 ) -> None:
     """Draw the sweep's figures as PNG and SVG."""
     from relulab.plots import plot_all
-    from relulab.query import results_dir
+    from relulab.results.query import results_dir
 
     results_dir(folder)
     for path in plot_all(folder, out):

@@ -6,42 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from relulab.cli.common import console, fail, resolve_device, user_errors
+from relulab.cli.runs import print_run_table, save_run
 from relulab.config import ConfigError, RunConfig, parse_set_args, with_overrides
-from relulab.engine import TrainResult, train
-from relulab.presets import PRESETS, get_preset
+from relulab.config.presets import PRESETS, get_preset
 from relulab.real.config import REAL_PRESETS
-from relulab.stats import StatsRecorder
-from relulab.store import check_writable, ensure_dir, manifest, write_json, write_parquet
+from relulab.results.store import check_writable, ensure_dir
+from relulab.training.engine import train
+from relulab.training.recorder import StatsRecorder
 
 CHECKPOINT = "checkpoint.safetensors"
-
-
-def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
-             ) -> None:
-    """Write config, manifest, per-epoch scalars, statistics and the final teacher and
-    student weights (``weights.safetensors``) of a finished run under ``out``."""
-    from safetensors.torch import save_file
-
-    from relulab.executors import final_weights
-    from relulab.store import atomic_write
-
-    ensure_dir(out)
-    weights = final_weights(result)
-    atomic_write(out / "weights.safetensors", lambda tmp: save_file(weights, tmp))
-    write_parquet(out / "scalars.parquet", result.scalars)
-    for name, rows in (extra_rows or {}).items():
-        if rows:
-            write_parquet(out / f"{name}.parquet", rows)
-    write_json(out / "config.json", result.cfg.to_dict())
-    write_json(out / "manifest.json", manifest(
-        result.cfg.to_dict(), device=result.device, seeds=result.seeds,
-        config_hash=result.cfg.hash(), steps=result.steps, seconds=result.seconds,
-        status="complete",
-        diverged=[int(s) for s, d in zip(result.seeds, result.diverged.tolist(), strict=True)
-                  if d]))
 
 
 @user_errors
@@ -86,8 +61,8 @@ def train_cmd(
     state = _resume_state(out, resume, run_info, recorder)
     if state == "finished":
         return console.print(f"the run in {out} has already finished; nothing to resume")
-    from relulab.engine import Interrupted
     from relulab.interrupts import EXIT_INTERRUPTED, StopRequest
+    from relulab.training.engine import Interrupted
 
     with StopRequest() as stop:
         try:
@@ -123,23 +98,11 @@ def _config(preset: str, set_: list[str], epochs: int | None, stats_every: int |
     return cfg
 
 
-def print_run_table(result: TrainResult, title: str) -> None:
-    """Per seed: final train and eval loss, diverged or not."""
-    table = Table(title=title)
-    for col in ("seed", "train loss", "eval loss", "status"):
-        table.add_column(col)
-    for i, s in enumerate(result.seeds):
-        table.add_row(str(s), f"{float(result.train_loss[i]):.4g}",
-                      f"{float(result.eval_loss[i]):.4g}",
-                      "diverged" if bool(result.diverged[i]) else "ok")
-    console.print(table)
-
-
 def _checkpointer(out: Path | None, info: dict, recorder: StatsRecorder, cfg: RunConfig):
     """The engine's checkpoint callback for ``out`` (None without ``--out``)."""
     if out is None:
         return None
-    from relulab import checkpoint
+    from relulab.training import checkpoint
 
     def save(state: checkpoint.TrainState) -> None:
         tensors, meta = recorder.state_dict()
@@ -154,7 +117,7 @@ def _checkpointer(out: Path | None, info: dict, recorder: StatsRecorder, cfg: Ru
 def _resume_state(out: Path | None, resume: bool, info: dict, recorder: StatsRecorder):
     """The checkpoint to continue (``--resume``), after checking it belongs to this run;
     ``"finished"`` when the run already completed; None for a new run."""
-    from relulab import checkpoint
+    from relulab.training import checkpoint
 
     if out is None:
         if resume:

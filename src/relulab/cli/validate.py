@@ -11,7 +11,7 @@ from rich.table import Table
 from relulab.cli.common import console, resolve_device, user_errors
 from relulab.fidelity.claims import Claim
 from relulab.fidelity.suite import CHECKS, MODES, run_validate
-from relulab.store import ensure_dir
+from relulab.results.store import ensure_dir
 
 _FULL, _QUICK = MODES["full"], MODES["quick"]
 MODES_HELP = (f"full: more seeds (two-layer {_FULL.two_layer_seeds} per p, deep FC "

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from relulab.config.checks import ConfigError, _check, _check_types
-from relulab.config.stats import StatsConfig
-from relulab.ids import json_hash
+from relulab.config.ids import json_hash
+from relulab.config.recording import StatsConfig
 
 __all__ = ["ConfigError", "DataConfig", "OptimConfig", "RunConfig", "StatsConfig",
            "StudentConfig", "TeacherConfig", "_check", "_check_types", "flatten", "group_key"]
@@ -87,7 +87,7 @@ class StudentConfig:
     bn_affine: bool = False  # BN with a trained scale and shift per node
     bias: bool = True  # False: every bias fixed at 0 (the original's no_bias)
     normalize: Literal["none", "fan_in", "row_and_bias"] = "none"
-    # at init and after every step (relulab.constraints): fan_in = hidden rows to unit norm
+    # at init and after every step (relulab.nets.rules): fan_in = hidden rows to unit norm
     # (two-layer code); row_and_bias = all rows and biases / (|row| + 1e-5) (multilayer code)
     frozen: tuple[int, ...] = ()  # layers kept at their initial values: 0 = first, -1 = top
 
@@ -106,7 +106,7 @@ class StudentConfig:
 class DataConfig:
     kind: Literal["gaussian", "uniform", "theory_suggested"] = "gaussian"
     # N(0, std^2 I), U(-std/2, std/2)^d, or (two-layer) the theory-suggested training set:
-    # teacher boundary points and their +-alpha shifts (relulab.theory_suggested); eval Gaussian
+    # teacher boundary points and their +-alpha shifts (relulab.data.suggested); eval Gaussian
     std: float = 10.0  # sigma of the Gaussian / WIDTH of the uniform box (the original's rule)
     train_size: int | None = 100_000  # finite training set per seed; None = fresh samples
     eval_size: int = 1024  # separate eval set per seed

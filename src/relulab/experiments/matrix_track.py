@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from relulab.config import ConfigError, RunConfig
-from relulab.engine import StatsContext, train
-from relulab.presets import get_preset
+from relulab.config.presets import get_preset
 from relulab.theory.matrix_form import expectations
+from relulab.training.engine import StatsContext, train
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from the SAME initial weights (PAPERS.md §1).
 Network ``g(x; W) = Σ_j σ(w_jᵀx)`` (output weights fixed to 1, no bias), ``x ~ N(0, I_d)``,
 loss ``J(W) = ½ E_x[(g(x; W) − g(x; W*))²]``. SGD takes ``W ← W − η ĝ`` with ĝ the gradient of
 ``½ · mean over a fresh batch of (g − g*)²`` (an unbiased estimate of ∂J/∂W), computed by the
-engine's objective (:func:`relulab.optim.loss_and_grads` on a batched
-:class:`~relulab.networks.Net`, seeds on the leading axis). The engine's train loop trains every
-layer; the Tian network keeps its top layer at 1, so this loop updates only the hidden weights.
-After ``k`` steps SGD is compared with the flow Ẇ = −∂J/∂W
+engine's objective (:func:`relulab.training.optim.loss_and_grads` on a batched
+:class:`~relulab.nets.networks.Net`, seeds on the leading axis). The engine's train loop trains
+every layer; the Tian network keeps its top layer at 1, so this loop updates only the hidden
+weights. After ``k`` steps SGD is compared with the flow Ẇ = −∂J/∂W
 (:func:`relulab.theory.population.flow`, RK45) at time ``t = η k``. Over a fixed time the SGD
 noise moves W by O(√(η t / B)) and the Euler discretization by O(η), so the maximum deviation
 should shrink like √η as η → 0.
@@ -22,10 +22,10 @@ import torch
 from torch import Tensor
 
 from relulab.config import ConfigError
-from relulab.networks import Net, predict
-from relulab.optim import loss_and_grads
+from relulab.nets.networks import Net, predict
 from relulab.rng import generator
 from relulab.theory.population import angles_to_teacher, flow, loss
+from relulab.training.optim import loss_and_grads
 
 STREAM = "theory-overlay"  # rng stream: teachers, initial students, the SGD samples
 

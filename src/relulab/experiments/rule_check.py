@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 import torch
 
 from relulab.config import RunConfig, StudentConfig, TeacherConfig
+from relulab.nets.students import make_students
+from relulab.nets.teachers import make_teachers
 from relulab.rng import generator
-from relulab.students import make_students
-from relulab.teachers import make_teachers
 from relulab.theory.matrix_form import expectations
 from relulab.theory.recursive import random_net, rule_errors
 

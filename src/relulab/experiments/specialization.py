@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relulab.config import ConfigError, parse_set_args, with_overrides
-from relulab.grid import SweepSpec, parse_grid
-from relulab.presets import get_preset
+from relulab.config.grid import SweepSpec, parse_grid
+from relulab.config.presets import get_preset
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from relulab.query import connect
-from relulab.schema import RECOVERY_THRESHOLD
+from relulab.results.query import connect
+from relulab.results.schema import RECOVERY_THRESHOLD
 
 EARLY_EPOCH = 5  # the paper's dotted curves
 

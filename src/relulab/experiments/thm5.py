@@ -29,8 +29,8 @@ from scipy import stats
 from torch import Tensor
 
 from relulab.config import ConfigError
-from relulab.networks import Net, predict
-from relulab.teachers import distinct_rows
+from relulab.nets.networks import Net, predict
+from relulab.nets.teachers import distinct_rows
 from relulab.theory.matrix_form import expectations
 from relulab.theory.population import angle
 

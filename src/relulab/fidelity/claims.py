@@ -79,7 +79,7 @@ def _mean_sd(x: Any) -> str:
 
 def write_claims(path: str | Path, claims: list[Claim], **meta: Any) -> Path:
     """Write ``validate.json`` atomically (temp file + rename)."""
-    from relulab.store import write_text
+    from relulab.results.store import write_text
 
     path = Path(path)
     write_text(path, json.dumps({**meta, "claims": [c.to_dict() for c in claims]}, indent=1))

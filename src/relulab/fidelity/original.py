@@ -16,11 +16,11 @@ from typing import Any
 import torch
 
 from relulab.config import RunConfig, with_overrides
-from relulab.engine import train_group
+from relulab.config.presets import get_preset
 from relulab.fidelity.claims import Claim, fisher_claim, welch_claim
 from relulab.metrics import recovered, recovery_rate
-from relulab.presets import get_preset
-from relulab.stats import StatsRecorder
+from relulab.training.engine import train_group
+from relulab.training.recorder import StatsRecorder
 
 TWO_LAYER_FILE = "original_two_layer_8seeds.json"
 LUCK_FILE = "original_luck_fc_small_3seeds.json"

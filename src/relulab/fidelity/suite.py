@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from relulab.config.ids import iso_time
 from relulab.fidelity.claims import VALIDATE_FILE, Claim, write_claims
-from relulab.ids import iso_time
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def run_validate(mode: str = "quick", *, checks: tuple[str, ...] = CHECKS, devic
     """Run ``checks`` in ``mode`` ("quick" | "full") and return all claims; with ``out``,
     write ``out/validate.json`` (atomically) for ``relulab report``."""
     from relulab.config import ConfigError
-    from relulab.store import versions
+    from relulab.results.store import versions
 
     if mode not in MODES:
         raise ConfigError(f"unknown validate mode '{mode}' (known: {', '.join(MODES)})")

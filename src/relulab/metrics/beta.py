@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from relulab.networks import Net, forward, gate
+from relulab.nets.networks import Net, forward, gate
 
 
 class BetaDiag(NamedTuple):

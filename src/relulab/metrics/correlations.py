@@ -7,7 +7,7 @@ node, exactly, never NaN. A node with a non-finite activation gives NaN in its r
 
 Shapes: ``N`` samples, ``n`` student nodes, ``m`` teacher nodes; any leading axes (usually the
 seed axis ``S``) are batched. Conv activations are turned into samples by
-:func:`relulab.networks.as_samples` (every spatial position counts as a sample).
+:func:`relulab.nets.networks.as_samples` (every spatial position counts as a sample).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from relulab.networks import Net, as_samples, forward, hidden_only
+from relulab.nets.networks import Net, as_samples, forward, hidden_only
 
 EPS = 1e-10  # added to each column's L2 norm, as in the original code
 

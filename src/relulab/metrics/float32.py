@@ -34,9 +34,9 @@ import torch
 from torch import Tensor
 
 from relulab.metrics.correlations import EPS, LayerCorrelator
-from relulab.networks import Net, forward, hidden_only
-from relulab.passes import hidden_chunks, output_sq_error, top_layer
-from relulab.passes import supports as passes_supports
+from relulab.nets.networks import Net, forward, hidden_only
+from relulab.nets.passes import hidden_chunks, output_sq_error, top_layer
+from relulab.nets.passes import supports as passes_supports
 
 U32 = 2.0 ** -24
 
@@ -48,7 +48,7 @@ def gamma(length: int) -> float:
 
 def supports(net: Net) -> bool:
     """Whether :class:`Float32Correlator` applies: where its pass
-    (:func:`relulab.passes.hidden_chunks`) does, fully connected and no BatchNorm."""
+    (:func:`relulab.nets.passes.hidden_chunks`) does, fully connected and no BatchNorm."""
     return passes_supports(net)
 
 

@@ -4,7 +4,7 @@ The fan-out of node i of hidden layer l is column i of the next layer's weight m
 excluded): for fc nets ``weights[l+1][:, :, i]``; for a conv layer below another conv layer the
 filters' input channel i (``weights[l+1][:, :, i, :, :]``); for the top conv layer the output
 layer's columns of channel i at every spatial position (the feature map is flattened channel
-major, as :func:`relulab.networks.forward` does).
+major, as :func:`relulab.nets.networks.forward` does).
 
 Student Specialization's "L-shape": x = a student node's best correlation over teacher nodes,
 y = its fan-out norm; Theorem 5: fan-outs of students matched to a teacher node stay O(1), the
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from relulab.networks import Net
+from relulab.nets.networks import Net
 
 
 def fan_out_norms(net: Net) -> tuple[Tensor, ...]:
@@ -64,7 +64,7 @@ def grad_norms(grads: tuple[Tensor, ...] | None, num_layers: int, num_seeds: int
                ) -> tuple[Tensor, ...]:
     """L2 norms of each layer's weight gradient, ``(S,)`` per layer (hidden layers then the
     output layer, ``num_layers`` of them). ``grads`` lists the weights' gradients first (as
-    :class:`relulab.engine.StatsContext.grads`); ``None`` (at init) gives NaN."""
+    :class:`relulab.training.engine.StatsContext.grads`); ``None`` (at init) gives NaN."""
     if grads is None:
         return tuple(torch.full((num_seeds,), torch.nan) for _ in range(num_layers))
     return tuple(g.flatten(1).norm(dim=1) for g in grads[:num_layers])

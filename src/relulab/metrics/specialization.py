@@ -4,7 +4,8 @@
   threshold (the original code's "matched at thresholds").
 - Recovery (success) rate (Student Specialization, PAPERS.md §4): teacher node j is recovered in
   a seed if some student has eval correlation > ``RECOVERY_THRESHOLD`` (0.95) with it; the rate
-  is the mean over seeds. The ``recovery`` view of :mod:`relulab.query` is the same rule in SQL.
+  is the mean over seeds. The ``recovery`` view of :mod:`relulab.results.query` is the same rule in
+  SQL.
 - Winner rank ("luck", Luck Matters): for teacher node j, students sorted by their correlation
   with j at initialization (descending, stable); the rank of the student that is j's best match
   now. Winners that start near the top say initialization luck matters.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from relulab.schema import RECOVERY_THRESHOLD, THRESHOLDS  # the results layout's constants
+from relulab.results.schema import RECOVERY_THRESHOLD, THRESHOLDS  # the results layout's constants
 
 
 def threshold_counts(best_corr: Tensor, thresholds: tuple[float, ...] = THRESHOLDS) -> Tensor:

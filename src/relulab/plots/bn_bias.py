@@ -1,6 +1,6 @@
 """The BatchNorm-bias figure (Luck Matters' VGG evidence): per BN layer, the share of negative
 biases, with the overall share and the 50 % line. Drawn from the JSON-ready record of
-:func:`relulab.bn_bias.report` (torch-free)."""
+:func:`relulab.experiments.bn_bias.report` (torch-free)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.store import atomic_write
+from relulab.results.store import atomic_write
 
 FIGURE_SUFFIXES = (".png", ".svg")  # formats save_figure writes, chosen by the path's suffix
 

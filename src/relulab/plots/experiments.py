@@ -12,7 +12,7 @@ from pathlib import Path
 from relulab.experiments.tables import node_stats
 from relulab.plots.common import new_figure
 from relulab.plots.figures import FORMATS, write_figure
-from relulab.query import connect
+from relulab.results.query import connect
 
 
 def first_recovery_figure(root: str | os.PathLike, out_dir: Path) -> list[Path]:

@@ -6,7 +6,7 @@ written as PNG and SVG.
 
 - ``recovery_layer{l}``: successful recovery rate (fraction of seeds in which some student node
   has eval correlation > ``RECOVERY_THRESHOLD`` = 0.95 with teacher node j; the ``recovery`` view
-  of :mod:`relulab.query`) vs teacher node index j, after ~5 epochs (dotted) and at the end
+  of :mod:`relulab.results.query`) vs teacher node index j, after ~5 epochs (dotted) and at the end
   (solid). Student Specialization Fig. (PAPERS.md §3–4).
 - ``lshape_layer{l}``: per student node, best correlation with a teacher node (x) vs the L2 norm
   of its fan-out weights (y), at the end ("L-shape").
@@ -34,7 +34,7 @@ from relulab.plots.common import (
     save_figure,
 )
 from relulab.plots.view import SweepView
-from relulab.store import ensure_dir
+from relulab.results.store import ensure_dir
 
 EPOCH_EARLY = 5  # the paper's "after 5 epochs" curves
 FORMATS = ("png", "svg")

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.grid import format_point_value
+from relulab.config.grid import format_point_value
 from relulab.plots.common import new_figure
-from relulab.query import connect
-from relulab.store import SweepStore
+from relulab.results.query import connect
+from relulab.results.store import SweepStore
 
 SERIES_KEY = "p"  # one curve per value of this grid key (colour); the other keys make panels
 

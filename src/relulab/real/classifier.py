@@ -1,4 +1,4 @@
-"""The real-data teacher before it becomes a :class:`relulab.networks.Net`: a plain torch
+"""The real-data teacher before it becomes a :class:`relulab.nets.networks.Net`: a plain torch
 classifier, trained on labels with cross-entropy.
 
 Layout (torchvision VGG naming, so ``relulab bn-bias`` reads it like a VGG-BN state dict)::
@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from relulab.networks import BN_EPS, Net, stack_seeds
+from relulab.nets.networks import BN_EPS, Net, stack_seeds
 
 
 class Classifier(nn.Module):

@@ -22,8 +22,8 @@ from relulab.config import (
     with_overrides,
 )
 from relulab.config.fields import _check, _check_types
+from relulab.config.ids import json_hash
 from relulab.config.overrides import _parse_scalar
-from relulab.ids import json_hash
 
 
 @dataclass(frozen=True)

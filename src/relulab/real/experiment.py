@@ -1,11 +1,11 @@
 """Real-data teacher -> over-realized student: the Luck Matters CIFAR-10 experiment.
 
 Per seed: a teacher classifier trained on the data set's labels, pruned and fine-tuned
-(:mod:`relulab.real.teachers`), BN folded into a plain ReLU :class:`relulab.networks.Net`; then a
-student ``multi`` x wider per layer is trained by the ordinary engine on the teacher's outputs
-(10 logits, MSE) over the training split's inputs, with the test split as the eval set. The
-statistics are the random-teacher ones (:class:`relulab.stats.StatsRecorder`: per-layer rho-bar,
-greedy and Hungarian, threshold counts, recovery rates).
+(:mod:`relulab.real.teachers`), BN folded into a plain ReLU :class:`relulab.nets.networks.Net`;
+then a student ``multi`` x wider per layer is trained by the ordinary engine on the teacher's
+outputs (10 logits, MSE) over the training split's inputs, with the test split as the eval set. The
+statistics are the random-teacher ones (:class:`relulab.training.recorder.StatsRecorder`: per-layer
+rho-bar, greedy and Hungarian, threshold counts, recovery rates).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ from typing import Any
 
 import torch
 
-from relulab.engine import TrainResult, train_group
+from relulab.nets.students import make_students
 from relulab.real.classifier import to_net
 from relulab.real.config import RealConfig, student_teacher_section
 from relulab.real.datasets import NUM_CLASSES, Split, load_split
 from relulab.real.source import RealSource
 from relulab.real.teachers import TeacherInfo, get_teacher
 from relulab.rng import generator
-from relulab.stats import StatsRecorder
-from relulab.students import make_students
 from relulab.threads import one_thread
+from relulab.training.engine import TrainResult, train_group
+from relulab.training.recorder import StatsRecorder
 
 
 @dataclass

@@ -16,13 +16,13 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from relulab.bn_bias import bn_layers, overall
+from relulab.experiments.bn_bias import bn_layers, overall
 from relulab.real.classifier import Classifier, accuracy, build, fit
 from relulab.real.config import RealConfig
 from relulab.real.datasets import NUM_CLASSES, Split
 from relulab.real.prune import prune
+from relulab.results.store import atomic_write
 from relulab.rng import generator
-from relulab.store import atomic_write
 
 KEY = "relulab.teacher_key"
 INFO = "relulab.teacher_info"

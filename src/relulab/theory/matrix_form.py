@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from relulab.networks import Net
+from relulab.nets.networks import Net
 from relulab.theory.recursive import augmented, gradient_rule
 
 

@@ -13,7 +13,7 @@ ReLU is positively homogeneous, f = f'·z. Biases: every layer gets a constant-1
 and augmented weights ``[[W, b], [0, 1]]`` (PAPERS.md §2), so β has one extra row and column.
 
 Layer indices: node layer 0 is the input, 1..L the hidden layers, L+1 the output. Nets are
-:class:`relulab.networks.Net` (fc, no BatchNorm) with S stacked seeds; inputs ``x (S, N, d)``.
+:class:`relulab.nets.networks.Net` (fc, no BatchNorm) with S stacked seeds; inputs ``x (S, N, d)``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from relulab.config import ConfigError
-from relulab.networks import Net, forward, gate
+from relulab.nets.networks import Net, forward, gate
 
 
 @dataclass(frozen=True)
