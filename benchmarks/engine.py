@@ -1,9 +1,9 @@
-"""Engine speed claims (issue 3), measured in one run and printed as ratios.
+"""Engine speed claims, measured in one run and printed as ratios.
 
 1. Two-layer cell (d=100, m=10, multi=5, c=50, batch 16), S=32 seeds: seed-steps/s of the
    batched engine vs a plain per-seed ``nn.Module`` + ``torch.optim.SGD`` loop.  Target >= 20x.
 2. Deep FC student 500-750-1000-1250 (d=20, c=100), batch 64: achieved training FLOP/s divided
-   by ``torch.mm`` FLOP/s at the same matmul sizes.  Target >= 0.9 (issue 16).
+   by ``torch.mm`` FLOP/s at the same matmul sizes.  Target >= 0.9.
 3. Conv student (``luck-conv-small``: 80-80-80-80 3x3 on 1x16x16, batch 64; ``--conv-preset
    luck-conv`` for the GPU-sized one): training FLOP/s (3x the forward conv FLOPs) next to
    ``F.conv2d`` forward FLOP/s at the same shapes.

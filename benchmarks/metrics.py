@@ -1,4 +1,4 @@
-"""Statistics overhead (issue 4), measured in one run and printed as ratios.
+"""Statistics overhead, measured in one run and printed as ratios.
 
 Trains a preset twice from the same seeds, without and with a :class:`StatsRecorder` at the
 paper cadence (``stats_every=1``: every epoch, plus init and end), and prints

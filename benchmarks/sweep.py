@@ -1,4 +1,4 @@
-"""Sweep wall time (issue 16): what a user waits for in the Student Specialization paper sweep.
+"""Sweep wall time: what a user waits for in the Student Specialization paper sweep.
 
 The paper sweep is 3 m x 4 multi x 6 p x 32 seeds, 100 epochs x 1000 steps, statistics at
 init and after every epoch: 12 batches of 192 members, one per (m, multi). Each group is run
@@ -45,7 +45,7 @@ PAPER_EPOCHS = 100
 STEPS_PER_EPOCH = 1000
 TARGET_HOURS = 1.0
 GROUPS = [(m, multi) for m in (5, 10, 20) for multi in (1, 2, 5, 10)]
-# issue 16's full run of the sweep (float32, loss=mse, FiniteStream passes): seconds per group
+# a measured full run of the sweep (float32, loss=mse, FiniteStream passes): seconds per group
 ISSUE_FULL_RUN = {5: "301", 10: "306-316", 20: "364", 25: "379", 50: "504-523",
                   100: "718-792", 200: "~1500"}
 

@@ -1,4 +1,4 @@
-"""Ray executor overhead (issue 13): wall time of one small sweep, local vs Ray, and per task.
+"""Ray executor overhead: wall time of one small sweep, local vs Ray, and per task.
 
 The sweep: the demo preset shrunk (4 cells x 3 seeds, 2 epochs x 20 steps), one member per
 batch, so 12 tasks. Measured in one process on a local Ray instance of ``--cpus`` CPUs:

@@ -1,7 +1,7 @@
 """The layers of docs/architecture.md, checked on the source: every import (module-level or inside
 a function) goes down the layer order or stays inside its own package, no import cycle at any
 level, files and functions stay small. (That plots, report and results import without torch:
-tests/sweep/test_torch_free.py.)"""
+tests/sweeps/test_torch_free.py.)"""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ def test_out_is_a_file(tmp_path):
 
 
 def test_unwritable_out_fails_before_training(tmp_path, monkeypatch):
-    """Issue 11: an unusable --out is an error before any training (none is run)."""
+    """An unusable --out is an error before any training (none is run)."""
     import os
 
     from relulab.cli import train as train_cli

@@ -20,7 +20,7 @@ def test_fisher_claim_is_scipys_two_sided_test():
     same = fisher_claim("g", "n", (30, 32), (8, 8), "src")
     assert same.passed and same.relulab == "30/32" and same.reference == "8/8"
     assert same.value == pytest.approx(stats.fisher_exact([[30, 2], [8, 0]]).pvalue)
-    far = fisher_claim("g", "n", (2, 32), (8, 8), "src")  # the bug issue 9 reported
+    far = fisher_claim("g", "n", (2, 32), (8, 8), "src")  # a 1-of-8 vs 2-of-32 gap must be flagged
     assert not far.passed and far.value < 1e-4
 
 
@@ -64,7 +64,7 @@ def test_two_layer_reference_reproduces():
 
 
 def test_the_mse_convention_bug_is_caught(monkeypatch):
-    """With torch's MSELoss (the bug issue 9 found: 10x smaller steps at c = 20) the suite
+    """With torch's MSELoss (10x smaller steps at c = 20 than the original's ½·Σ loss) the suite
     must fail: success counts after 5 epochs and the final losses disagree."""
     cfg = with_overrides(original.two_layer_config(), {"loss": "mse"})
     monkeypatch.setattr(original, "two_layer_config", lambda ref=None: cfg)

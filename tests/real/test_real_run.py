@@ -51,8 +51,8 @@ def test_student_learns_the_digits_teacher():
     res = run_real(cfg, [0, 1], split=split)
     assert res.cfg.run.teacher.widths == (8, 8) and res.cfg.run.data.train_size == 1348
     assert all(t.accuracy > 0.6 for t in res.teachers)  # chance: 0.1
-    first = [r for r in res.result.scalars if r["epoch"] == 1]
-    last = [r for r in res.result.scalars if r["epoch"] == 6]
+    first = [r for r in res.result.rows if r["epoch"] == 1]
+    last = [r for r in res.result.rows if r["epoch"] == 6]
     assert all(b["eval_loss"] < 0.5 * a["eval_loss"] for a, b in zip(first, last, strict=True))
     rows = res.recorder.rows
     init = [r["rho_greedy"] for r in rows if r["epoch"] == 0 and r["layer"] == 1]

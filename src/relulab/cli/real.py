@@ -79,7 +79,7 @@ def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, d
     res.recorder.print_summary(console)
     console.print(_recovery_table(res.recorder.recovery_rates()))
     if out is not None:
-        save_run(result, out, res.recorder.tables())
+        save_run(result, out, res.recorder.tables()["layers"], preset=preset)
         manifest = json.loads((out / "manifest.json").read_text())
         write_json(out / "manifest.json", {**manifest, "preset": preset, **res.manifest_extra()})
         write_json(out / "real_config.json", res.cfg.to_dict())

@@ -7,34 +7,18 @@ from pathlib import Path
 from rich.table import Table
 
 from relulab.cli.common import console
-from relulab.results.store import ensure_dir, manifest, write_json, write_parquet
+from relulab.sweeps.single import write_run
 from relulab.training.engine import TrainResult
 
 
-def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
-             ) -> None:
-    """Write config, manifest, per-epoch scalars, statistics and the final teacher and
-    student weights (``weights.safetensors``) of a finished run under ``out``."""
-    from safetensors.torch import save_file
-
-    from relulab.results.store import atomic_write
-    from relulab.sweeps.executors import final_weights
-
-    ensure_dir(out)
-    weights = final_weights(result)
-    atomic_write(out / "weights.safetensors", lambda tmp: save_file(weights, tmp))
-    write_parquet(out / "scalars.parquet", result.scalars)
-    for name, rows in (extra_rows or {}).items():
-        if rows:
-            write_parquet(out / f"{name}.parquet", rows)
-    write_json(out / "config.json", result.cfg.to_dict())
-    write_json(out / "manifest.json", manifest(
-        result.cfg.to_dict(), device=result.device, seeds=result.seeds,
-        config_hash=result.cfg.hash(), steps=result.steps, seconds=result.seconds,
-        status="complete",
-        diverged=[int(s) for s, d in zip(result.seeds, result.diverged.tolist(), strict=True)
-                  if d]))
-
+def save_run(result: TrainResult, out: Path, layer_rows: list[dict], *, preset: str = "",
+             overrides: dict[str, str] | None = None,
+             extra_rows: dict[str, list[dict]] | None = None) -> None:
+    """Write a finished run under ``out`` in the layout of a one-cell sweep (manifest, cell,
+    results and weights; its ``config.json``), so ``query``, ``report``, ``plot`` and
+    :func:`relulab.load` read it as they read a sweep."""
+    write_run(out, result, layer_rows, preset=preset,
+              overrides=tuple((overrides or {}).items()), extra_rows=extra_rows)
 
 
 def print_run_table(result: TrainResult, title: str) -> None:

@@ -77,7 +77,8 @@ def train_cmd(
     print_run_table(result, f"{preset}: {result.steps} steps on {dev} in {result.seconds:.1f}s")
     recorder.print_summary(console)
     if out is not None:
-        save_run(result, out, recorder.tables())
+        save_run(result, out, recorder.tables()["layers"], preset=preset,
+                 overrides=parse_set_args(set_ or []))
         (out / CHECKPOINT).unlink(missing_ok=True)
         console.print(f"run written to {out}")
 

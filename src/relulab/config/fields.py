@@ -18,7 +18,7 @@ __all__ = ["ConfigError", "DataConfig", "OptimConfig", "RunConfig", "StatsConfig
            "StudentConfig", "TeacherConfig", "_check", "_check_types", "flatten", "group_key"]
 
 
-def _check_flags(cfg: Any, section: str) -> None:  # teacher and student (issue 12)
+def _check_flags(cfg: Any, section: str) -> None:  # teacher and student
     _check(0.0 <= cfg.leaky_slope <= 1.0,
            f"{section}.leaky_slope must be in [0, 1] (1 = linear), got {cfg.leaky_slope}")
     for flag in ("bn_before_relu", "bn_affine"):
@@ -45,7 +45,7 @@ class TeacherConfig:
     bias_tuning: bool = False  # set biases so each node is active on 50 % of the eval set
     standardize_output: bool = False  # outputs mean 0, std 1 on the eval set
     leaky_slope: float = 0.0  # 0 = ReLU, 1 = linear (the original's nonlinear=false)
-    # --- the original's flags (issue 12) ---
+    # --- the original code's flags ---
     batchnorm: bool = False  # BN in every hidden layer, eval mode, statistics of the eval set
     bn_before_relu: bool = False  # Linear -> BN -> ReLU instead of Linear -> ReLU -> BN
 
@@ -82,7 +82,7 @@ class StudentConfig:
     scale_down: float = 1.0  # multiply initial weights (and biases) by this
     leaky_slope: float = 0.0  # 0 = ReLU, 1 = linear (the original's nonlinear=false)
     batchnorm: bool = False  # Linear -> ReLU -> BN (affine off)
-    # --- the original's flags (issue 12) ---
+    # --- the original code's flags ---
     bn_before_relu: bool = False  # Linear -> BN -> ReLU
     bn_affine: bool = False  # BN with a trained scale and shift per node
     bias: bool = True  # False: every bias fixed at 0 (the original's no_bias)
@@ -113,7 +113,7 @@ class DataConfig:
     sampling: Literal["pass", "replacement"] = "pass"
     # pass: shuffled passes over the training set (torch DataLoader); replacement: every
     # minibatch drawn i.i.d. with replacement (the two-layer original's random.choices)
-    regenerate: bool = False  # a new training set every epoch (issue 12: the original's flag)
+    regenerate: bool = False  # a new training set every epoch (the original's flag)
     alpha_mean: float = 1.0  # theory_suggested: shift alpha ~ U[alpha_mean, alpha_mean + width)
     alpha_width: float = 1.0
 

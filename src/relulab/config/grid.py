@@ -13,7 +13,7 @@ Grid syntax (CLI ``--grid``): ``key=v1,v2,...``; keys as in ``--set`` (aliases `
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,22 @@ class Grid:
 
     def to_dict(self) -> dict[str, list[Any]]:
         return {k: [_jsonable(v) for v in vals] for k, vals in self.axes}
+
+    @classmethod
+    def of(cls, axes: Mapping[str, Sequence[Any]]) -> Grid:
+        """The grid of ``{"p": [0, 2], "multi": [1, 5]}`` (values as Python values or as
+        ``--grid`` text), checked as ``--grid`` is."""
+        items = []
+        for key, values in axes.items():
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+                values = [values]
+            items.append(f"{key}=" + ",".join(format_value(tuple(v) if isinstance(v, list)
+                                                           else v) for v in values))
+        return parse_grid(items)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.axes, Mapping):  # Grid({"p": [0, 2]}) as Grid.of
+            object.__setattr__(self, "axes", Grid.of(self.axes).axes)
 
 
 def parse_grid(items: Sequence[str]) -> Grid:

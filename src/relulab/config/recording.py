@@ -1,5 +1,5 @@
 """The ``stats`` section: what :class:`relulab.training.recorder.StatsRecorder` measures besides the
-eval-set correlations (issue 12: the statistics the original records)."""
+eval-set correlations (the statistics the original code records)."""
 
 from __future__ import annotations
 

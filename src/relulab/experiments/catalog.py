@@ -1,4 +1,4 @@
-"""The Student Specialization experiments as commands (issue 12): ``relulab experiment NAME
+"""The Student Specialization experiments as commands: ``relulab experiment NAME
 [--full] --out DIR``. Each experiment is one or more sweeps (*parts*, each a
 :class:`~relulab.experiments.specialization.SweepPreset` run into ``DIR/<part>`` by the sweep
 machinery, so a rerun resumes) and a summary (:mod:`relulab.experiments.tables`).

@@ -35,8 +35,7 @@ from torch import Tensor
 
 from relulab.metrics.correlations import EPS, LayerCorrelator
 from relulab.nets.networks import Net, forward, hidden_only
-from relulab.nets.passes import hidden_chunks, output_sq_error, top_layer
-from relulab.nets.passes import supports as passes_supports
+from relulab.nets.passes import auto_chunk, hidden_chunks, output_sq_error, top_layer
 
 U32 = 2.0 ** -24
 
@@ -46,19 +45,13 @@ def gamma(length: int) -> float:
     return length * U32 / (1 - length * U32)
 
 
-def supports(net: Net) -> bool:
-    """Whether :class:`Float32Correlator` applies: where its pass
-    (:func:`relulab.nets.passes.hidden_chunks`) does, fully connected and no BatchNorm."""
-    return passes_supports(net)
-
-
 class Float32Correlator:
     """Per-layer correlations of students with one fixed fc teacher on fixed inputs
     ``x (S, N, d)``, float32 cross-products over chunks of ``chunk`` samples, guaranteed within
     ``tol`` of float64 sums (module docstring)."""
 
     def __init__(self, teacher: Net, x: Tensor, *, chunk: int = 512, tol: float = 1e-3) -> None:
-        if not supports(teacher):
+        if not teacher.plain_fc:
             raise ValueError("Float32Correlator needs a fully connected teacher without BN")
         self.teacher, self.x, self.chunk, self.tol = teacher, x, chunk, tol
         self.last_bound: tuple[float, ...] = ()
@@ -191,18 +184,12 @@ class Float32Correlator:
         return corr, bound
 
 
-def auto_chunk(num_seeds: int, width: int, budget_bytes: int = 16 << 20) -> int:
-    """Samples per chunk so that one layer's float32 activations ``(S, L, width)`` take about
-    ``budget_bytes`` (cache-sized passes), between 64 and 1024."""
-    return max(64, min(1024, budget_bytes // max(1, 4 * num_seeds * width)))
-
-
 def correlator(teacher: Net, student: Net, x: Tensor, precision: str = "float32",
                chunk: int | None = None) -> LayerCorrelator | Float32Correlator:
     """The correlator of ``teacher`` on inputs ``x (S, N, ...)`` for students like
     ``student``: the bounded float32 path where ``precision`` is float32 and both nets allow
     it (fc, no BN), else float64 sums (:class:`LayerCorrelator`)."""
-    if precision == "float32" and supports(teacher) and supports(student):
+    if precision == "float32" and teacher.plain_fc and student.plain_fc:
         size = chunk or auto_chunk(x.shape[0], max(student.widths, default=1))
         return Float32Correlator(teacher, x, chunk=size)
     return LayerCorrelator(teacher, x, chunk=chunk)

@@ -76,6 +76,12 @@ class Net:
     def widths(self) -> tuple[int, ...]:
         return tuple(w.shape[1] for w in self.weights[:-1])
 
+    @property
+    def plain_fc(self) -> bool:
+        """Fully connected without BatchNorm: the nets the fused step, the streamed passes and
+        the recursive gradient rule are written for."""
+        return self.kind == "fc" and not self.batchnorm
+
     def parameters(self) -> list[Tensor]:
         """Weights then biases (then the affine BN scales and shifts, when the net has them)."""
         return [*self.weights, *self.biases, *self.bn_weight, *self.bn_bias]

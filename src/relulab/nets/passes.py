@@ -20,9 +20,17 @@ from torch import Tensor
 from relulab.nets.networks import Net
 
 
-def supports(net: Net) -> bool:
-    """Whether :func:`hidden_chunks` applies: fully connected, no BatchNorm."""
-    return net.kind == "fc" and not net.batchnorm
+def auto_chunk(num_seeds: int, width: int, budget_bytes: int = 16 << 20) -> int:
+    """Samples per chunk so that one layer's float32 activations ``(S, L, width)`` take about
+    ``budget_bytes`` (cache-sized passes), between 64 and 1024."""
+    return max(64, min(1024, budget_bytes // max(1, 4 * num_seeds * width)))
+
+
+def eval_chunk(net: Net, x: Tensor) -> int:
+    """The chunk of a pass of ``net`` over ``x (S, N, ...)`` that gives the eval loss: the eval
+    loss is the same number whichever pass computes it (the engine's own, or a statistics
+    pass that shares its work) because both use these chunks."""
+    return auto_chunk(x.shape[0], max(net.widths, default=1))
 
 
 def hidden_chunks(net: Net, x: Tensor, chunk: int) -> Iterator[tuple[slice, tuple[Tensor, ...]]]:
@@ -30,7 +38,7 @@ def hidden_chunks(net: Net, x: Tensor, chunk: int) -> Iterator[tuple[slice, tupl
     the post-activations ``(S, L, n_l)`` of every hidden layer of ``net`` on it, in the net's
     dtype (``x`` is cast). The activations live in buffers that the next chunk overwrites: a
     consumer may change them in place, and must copy what it keeps."""
-    if not supports(net):
+    if not net.plain_fc:
         raise ValueError("hidden_chunks needs a fully connected net without BatchNorm")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")

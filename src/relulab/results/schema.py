@@ -50,7 +50,7 @@ METRIC_COLUMNS: dict[str, Any] = {
     "teacher_best_corr": FloatList, "teacher_best_student": IntList, "winner_rank": IntList,
     "student_best_corr": FloatList, "student_fanout_norm": FloatList,
     "teacher_fanout_norm": FloatList, "grad_norm": float,
-    # issue 12: what the original records besides (relulab.training.original_columns)
+    # what the original code records besides (relulab.training.original_columns)
     "grad_norm_bias": float, "grad_norm_last_batch": float,
     "teacher_best_train_corr": FloatList, "student_best_train_corr": FloatList,
     **{threshold_column(t, "students"): IntList for t in STUDENT_THRESHOLDS},

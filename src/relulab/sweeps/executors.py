@@ -94,7 +94,7 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
     timing = {"batch_id": batch.batch_id, "batch_seconds": result.seconds,
               "batch_members": len(seeds), "batch_steps": result.steps,
               "started_at": iso_time(start), "finished_at": iso_time(end), "device": result.device}
-    table = results_table(result_rows(batch, recorder.tables()["layers"], result.scalars,
+    table = results_table(result_rows(batch, recorder.tables()["layers"], result.rows,
                                       timing, task.preset))
     weights = final_weights(result) if task.save_weights else None
     return BatchOutput(batch.batch_id, table, members, result.seconds, iso_time(start),

@@ -47,7 +47,7 @@ class RuleTerms:
 
 
 def _check_fc(net: Net, name: str) -> None:
-    if net.kind != "fc" or net.batchnorm:
+    if not net.plain_fc:
         raise ConfigError(f"the gradient rule needs a fully connected {name} without BatchNorm")
 
 

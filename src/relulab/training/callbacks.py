@@ -31,10 +31,11 @@ class StatsContext:
     epoch_grad_norms: tuple[Tensor, ...] | None = None  # (S,) per parameter (weights then
     # biases): mean gradient norm over the last epoch's steps (None at init / stats.epoch_grad off)
     eval_y: Tensor | None = None  # (S, N_eval, c) the eval set's targets
-    # A callback whose own pass over the whole eval set also gave the students' logged eval
-    # loss (optim.loss_per_seed of cfg.optim.loss on eval_x, eval_y) may store it here, (S,):
-    # the engine then takes it instead of a second pass over the eval set.
-    eval_loss: Tensor | None = None
+    # The eval loss is the engine's (optim.loss_chunked). A callback whose own pass over the
+    # whole eval set runs the same chunks (nets.passes.eval_chunk) and output error
+    # (nets.passes.output_sq_error) has computed the same number on the way; it may leave it
+    # here, (S,), to spare the engine a second pass. The value does not change (tested).
+    shared_eval_loss: Tensor | None = None
 
 
 Callback = Callable[[StatsContext], None]

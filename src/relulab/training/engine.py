@@ -27,15 +27,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from relulab.config import RunConfig
-from relulab.data import BatchStream, DataSource, SyntheticSource
+from relulab.data import DataSource, SyntheticSource
 from relulab.data.suggested import training_set
-from relulab.nets import rules as constraints
+from relulab.nets import rules as student_rules
 from relulab.nets.networks import Net
-from relulab.training import fused, optim
+from relulab.training import fused, optim, path
 from relulab.training.callbacks import Callback, StatsContext
-from relulab.training.checkpoint import TrainState, capture, restore
+from relulab.training.checkpoint import TrainState
 from relulab.training.epoch_grads import EpochGradNorms
 from relulab.training.optim import loss_and_grads, loss_chunked, loss_scale
+from relulab.training.run import Run
 from relulab.training.setup import (
     build,
     build_group,
@@ -61,8 +62,11 @@ class Interrupted(Exception):  # noqa: N818  (a stop, not an error)
         self.state = state
 
 
-@dataclass
+@dataclass(repr=False)
 class TrainResult:
+    """A finished group: its nets (seed axis S first), final losses, the per-epoch rows, and
+    the statistics rows when statistics were recorded (:func:`relulab.train` records them)."""
+
     cfg: RunConfig
     seeds: list[int]
     teacher: Net
@@ -70,58 +74,61 @@ class TrainResult:
     diverged: Tensor  # (S,) bool
     train_loss: Tensor  # (S,) mean loss over the last epoch
     eval_loss: Tensor  # (S,) final loss on the eval set
-    scalars: list[dict] = field(default_factory=list)  # one row per (member, epoch)
+    rows: list[dict] = field(default_factory=list)  # one per (member, epoch): the scalars
     steps: int = 0
     seconds: float = 0.0
     device: str = "cpu"
     cfgs: list[RunConfig] = field(default_factory=list)  # config of each member (len S)
     loop_seconds: float = 0.0  # training loop only (excludes building nets and data)
-
-
-# --- the training loop ----------------------------------------------------------------------
-
-@dataclass
-class _Run:
-    """The loop's variables: fixed set-up above, what the loop updates below."""
-
-    cfgs: list[RunConfig]
-    seeds: list[int]
-    teacher: Net
-    eval_x: Tensor  # (S, N_eval, ...)
-    eval_y: Tensor  # (S, N_eval, c)
-    stream: BatchStream
-    total: int  # steps to take
-    opt: optim.Optimizer
-    scale: float  # objective / MSE (loss_scale)
-    fast: bool  # the fused SGD step applies while every member is alive
-    rules: constraints.StudentRules | None  # applied after every update (None: no rule)
-    student: Net
-    opt_state: optim.FiniteState
-    train_loss: Tensor  # (S,) mean over the last epoch (NaN when frozen)
-    step: int = 0
-    epoch: int = 0  # whole epochs done
-    epoch_steps: int = 0  # steps done in the epoch under way
-    loss_sum: Tensor | None = None  # (S,) running loss of the epoch under way
-    last_batch: tuple[Tensor, Tensor] | None = None
-    eval_loss: Tensor | None = None  # (S,) after the last epoch (NaN when frozen)
-    rows: list[dict] = field(default_factory=list)
-    all_alive: bool = True
-    train_x: Tensor | None = None  # (S, N_train, ...)
-    grad_norms: EpochGradNorms | None = None  # when cfg.stats.epoch_grad
-    working: fused.WorkingSGD | None = None  # the fused step's parameter storage
+    layer_rows: list[dict] = field(default_factory=list)  # one per (member, layer, epoch)
 
     @property
-    def cfg(self) -> RunConfig:
-        return self.cfgs[0]
+    def scalars(self) -> Any:
+        """The per-epoch scalars as a DataFrame: seed, member, epoch, step, lr, train_loss,
+        eval_loss, diverged (the columns of the results schema)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(_SCALAR_FRAME))
 
     @property
-    def alive(self) -> Tensor:
-        return self.opt_state.alive
+    def layers(self) -> Any:
+        """The statistics rows as a DataFrame, one per (seed, hidden layer, recorded epoch)
+        (empty when no statistics were recorded)."""
+        import pandas as pd
 
+        return pd.DataFrame(self.layer_rows)
+
+    def student_modules(self) -> list[Any]:
+        """The trained students as S ``nn.Sequential`` in eval mode."""
+        from relulab.nets import to_modules
+
+        return to_modules(self.student)
+
+    def teacher_modules(self) -> list[Any]:
+        """The teachers as S ``nn.Sequential`` in eval mode."""
+        from relulab.nets import to_modules
+
+        return to_modules(self.teacher)
+
+    def __repr__(self) -> str:
+        s = self.student
+        loss = float(self.eval_loss.nanmean()) if self.eval_loss.numel() else float("nan")
+        return (f"TrainResult(seeds={self.seeds if len(self.seeds) <= 8 else len(self.seeds)}, "
+                f"{s.kind} student widths={list(s.widths)}, teacher widths="
+                f"{list(self.teacher.widths)}, steps={self.steps}, "
+                f"diverged={int(self.diverged.sum())}, mean eval loss={loss:.4g}, "
+                f"rows={len(self.rows)}, layer rows={len(self.layer_rows)}, "
+                f"device={self.device})")
+
+
+_SCALAR_FRAME = ("seed", "member", "epoch", "step", "lr", "train_loss", "eval_loss", "diverged")
+
+
+# --- the training loop ---------------------------------------------------------------------
 
 def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
            source: DataSource | None, nets: tuple[Net, Net] | None,
-           max_steps: int | None) -> _Run:
+           max_steps: int | None) -> Run:
     """Nets (drawn, or a copy of the given student), data with teacher targets, optimizer."""
     check_group(cfgs, seeds)
     check_memory(cfgs[0], len(seeds), device)
@@ -130,25 +137,25 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
         teacher, student = draw_nets(cfgs, seeds, src, device)
     else:
         teacher, student = nets[0], nets[1].detached()
-    student, rules = constraints.prepare(cfgs[0].student, student)
+    student, rules = student_rules.prepare(cfgs[0].student, student)
     eval_x = src.eval_inputs()
     train_x = training_set(cfgs, seeds, teacher, src.train_inputs, eval_x)
     train_y = None if train_x is None else predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
     opt = optim.apply_if_finite(optim.from_config(o))
-    return _Run(
+    return Run(
         cfgs=cfgs, seeds=seeds, teacher=teacher, eval_x=eval_x,
         eval_y=predict_chunked(teacher, eval_x),
         stream=src.stream(cfg.batch_size, train_x, train_y),
         total=o.epochs * cfg.steps_per_epoch if max_steps is None else max_steps,
-        opt=opt, scale=loss_scale(cfg), rules=rules, fast=o.loss != "cross_entropy"
-        and fused.supports(student, o.name, o.momentum, o.weight_decay),
+        opt=opt, scale=loss_scale(cfg), rules=rules,
+        path=path.choose(student, cfg, has_rules=rules is not None),
         student=student, opt_state=opt.init(student.parameters()),
         train_loss=torch.full((len(seeds),), float("nan"), device=eval_x.device),
         train_x=train_x, grad_norms=EpochGradNorms() if cfg.stats.epoch_grad else None)
 
 
-def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]:
+def _learning_rates(run: Run, epoch: int) -> tuple[list[float], float | Tensor]:
     """Each member's learning rate in ``epoch``, and as the step takes it: one float when all
     are equal, else a tensor ``(S,)``."""
     lrs = [c.optim.lr_at(epoch) for c in run.cfgs]
@@ -157,13 +164,15 @@ def _learning_rates(run: _Run, epoch: int) -> tuple[list[float], float | Tensor]
     return lrs, torch.tensor(lrs, device=run.eval_x.device, dtype=run.eval_x.dtype)
 
 
-def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor:
+def _train_step(run: Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor:
     """One update of every member; returns the loss ``(S,)`` (0 for frozen members)."""
-    if run.fast and run.all_alive:
+    step = run.path.now(run.all_alive)
+    if step != "autograd":
         before = run.grad_norms and run.grad_norms.snapshot(run.student.parameters())
-        run.working, run.student, loss = fused.fast_step(  # per-step rules: in place
-            run.working, run.student, xb, yb, lr, run.scale, storage=run.rules is None)
+        run.working, run.student, loss = fused.fast_step(
+            run.working, run.student, xb, yb, lr, run.scale, storage=step == "working")
         if loss is not None:
+            run.opt_state = optim.counted(run.opt_state)
             if run.grad_norms is not None:
                 run.grad_norms.add_change(before, run.student.parameters(), lr)
             return loss
@@ -174,12 +183,12 @@ def _train_step(run: _Run, xb: Tensor, yb: Tensor, lr: float | Tensor) -> Tensor
     params, run.opt_state = run.opt.update(grads, run.opt_state, run.student.parameters(), lr,
                                            loss)
     run.student = run.student.with_parameters(params)
-    if run.fast:
+    if run.path.fused != "autograd":
         run.all_alive = bool(run.alive.all())
     return torch.where(run.alive, loss, 0.0)
 
 
-def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
+def _train_epoch(run: Run, lr: float | Tensor, stop: Callable[[], bool] | None,
                  bar: Any) -> None:
     """The steps left in epoch ``run.epoch`` (fewer at the end of ``total``); raises
     :class:`Interrupted` between two steps when ``stop()`` is true."""
@@ -191,13 +200,13 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
                                    dtype=run.eval_x.dtype)
     while run.epoch_steps < n_steps:
         if stop is not None and stop():
-            raise Interrupted(capture(run))
+            raise Interrupted(run.state_dict())
         xb, yb = run.stream.next()
         if yb is None:
             yb = predict_chunked(run.teacher, xb)
         run.loss_sum += _train_step(run, xb, yb, lr)
         if run.rules is not None:
-            run.student = constraints.apply(run.rules, run.student, run.alive)
+            run.student = student_rules.apply(run.rules, run.student, run.alive)
         run.step += 1
         run.epoch_steps += 1
         run.last_batch = (xb, yb)
@@ -206,7 +215,7 @@ def _train_epoch(run: _Run, lr: float | Tensor, stop: Callable[[], bool] | None,
     run.epoch, run.epoch_steps, run.loss_sum = run.epoch + 1, 0, None
 
 
-def _eval_loss(run: _Run, given: Tensor | None = None) -> Tensor:
+def _eval_loss(run: Run, given: Tensor | None = None) -> Tensor:
     """Loss ``(S,)`` of the current students on the eval set (NaN for frozen members):
     ``given`` by a statistics pass, else computed."""
     loss = (loss_chunked(run.student, run.eval_x, run.eval_y, run.cfg.optim.loss)
@@ -214,7 +223,7 @@ def _eval_loss(run: _Run, given: Tensor | None = None) -> Tensor:
     return torch.where(run.alive, loss, float("nan"))
 
 
-def _end_epoch(run: _Run, epoch: int, lrs: list[float], given: Tensor | None = None) -> None:
+def _end_epoch(run: Run, epoch: int, lrs: list[float], given: Tensor | None = None) -> None:
     """Eval loss after ``epoch`` epochs (``given`` by a statistics pass, else computed) and
     one scalar row per member."""
     run.eval_loss = _eval_loss(run, given)
@@ -225,7 +234,7 @@ def _end_epoch(run: _Run, epoch: int, lrs: list[float], given: Tensor | None = N
                          "train_loss": train_l, "eval_loss": eval_l, "diverged": dead})
 
 
-def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = False
+def _record(run: Run, callbacks: Sequence[Callback], epoch: int, final: bool = False
             ) -> Tensor | None:
     """Statistics callbacks on the current nets, with the last batch's gradient at the
     current parameters; returns the eval loss ``(S,)`` if a callback's pass gave it."""
@@ -239,10 +248,11 @@ def _record(run: _Run, callbacks: Sequence[Callback], epoch: int, final: bool = 
                        run.eval_y)
     for cb in callbacks:
         cb(ctx)
-    if ctx.eval_loss is not None and tuple(ctx.eval_loss.shape) != (len(run.seeds),):
-        raise ValueError(f"a callback gave an eval loss of shape {tuple(ctx.eval_loss.shape)}, "
+    shared = ctx.shared_eval_loss
+    if shared is not None and tuple(shared.shape) != (len(run.seeds),):
+        raise ValueError(f"a callback shared an eval loss of shape {tuple(shared.shape)}, "
                          f"not ({len(run.seeds)},)")
-    return ctx.eval_loss
+    return shared
 
 
 def train(cfg: RunConfig, seeds: Sequence[int], **kwargs: Any) -> TrainResult:
@@ -276,7 +286,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     if resume is None:
         _record(run, callbacks, epoch=0)
     else:
-        restore(run, resume)
+        run.load_state_dict(resume)
     t_loop = time.perf_counter()
     with tqdm(total=run.total, initial=run.step, disable=not progress, unit="step",
               desc=f"train S={len(run.seeds)}", mininterval=0.5) as bar:
@@ -291,7 +301,7 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
                 _end_epoch(run, epoch + 1, lrs, given)
                 bar.set_postfix(loss=f"{float(run.train_loss.nanmean()):.3g}")
                 if checkpoint is not None and (last or not every or (epoch + 1) % every == 0):
-                    checkpoint(capture(run))
+                    checkpoint(run.state_dict())
         except Interrupted as stopped:
             if checkpoint is not None:
                 checkpoint(stopped.state)

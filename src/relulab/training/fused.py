@@ -23,12 +23,6 @@ from torch import Tensor
 from relulab.nets.networks import Net, forward, gate
 
 
-def supports(net: Net, optim_name: str, momentum: float, weight_decay: float) -> bool:
-    """Whether :func:`sgd_step` applies (fc, no BN, plain SGD)."""
-    return (net.kind == "fc" and not net.batchnorm and optim_name in ("sgd", "gd")
-            and momentum == 0.0 and weight_decay == 0.0)
-
-
 @torch.no_grad()
 def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 1.0
              ) -> Tensor | None:
@@ -64,11 +58,6 @@ def sgd_step(net: Net, x: Tensor, y: Tensor, lr: float | Tensor, scale: float = 
         elif below is not None:
             delta = below.mul_(gate(fw.pre[layer - 1], net.leaky_slope))
     return loss
-
-
-def supports_working(net: Net) -> bool:
-    """Whether :class:`WorkingSGD` applies: :func:`supports` and plain ReLU."""
-    return net.kind == "fc" and not net.batchnorm and net.leaky_slope == 0.0
 
 
 class WorkingSGD:
@@ -150,11 +139,14 @@ class WorkingSGD:
 def fast_step(working: WorkingSGD | None, net: Net, x: Tensor, y: Tensor, lr: float | Tensor,
               scale: float, storage: bool = True
               ) -> tuple[WorkingSGD | None, Net, Tensor | None]:
-    """One fused SGD step of ``net``: through :class:`WorkingSGD` (kept in ``working`` across
-    steps) where it applies and ``storage`` is allowed, else :func:`sgd_step` in place.
-    Returns the working storage, the net to train from now on (``working.net``, or ``net``)
-    and the per-seed MSE (None: a loss was not finite and nothing was updated)."""
-    if storage and supports_working(net):
+    """One fused SGD step of ``net`` (a plain fc net, :mod:`relulab.training.path` says which):
+    through :class:`WorkingSGD` (kept in ``working`` across steps) when ``storage``, else
+    :func:`sgd_step` in place. Returns the working storage, the net to train from now on
+    (``working.net``, or ``net``) and the per-seed MSE (None: a loss was not finite and nothing
+    was updated)."""
+    if storage:
+        if net.leaky_slope != 0.0 or not net.plain_fc:
+            raise ValueError("the working-storage step needs a plain-ReLU fc net without BN")
         working = WorkingSGD.holding(working, net, x.shape[1])
         return working, working.net, working.step(x, y, lr, scale)
     return working, net, sgd_step(net, x, y, lr, scale)

@@ -75,8 +75,8 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
     top = passes.top_layer(net) if loss != "cross_entropy" and net.depth > 0 else None
-    if top is not None and passes.supports(net):
-        for rows, post in passes.hidden_chunks(net, x, size):  # fc: buffered chunks
+    if top is not None and net.plain_fc:  # fc: buffered chunks, those of every eval-loss pass
+        for rows, post in passes.hidden_chunks(net, x, passes.eval_chunk(net, x)):
             total += passes.output_sq_error(post[-1], top, y[:, rows])
         return (total / n).to(x.dtype)
     body = hidden_only(net)
@@ -224,3 +224,9 @@ def apply_if_finite(inner: Optimizer) -> Optimizer:
         return new_params, FiniteState(new_inner, alive)
 
     return Optimizer(init, update)
+
+
+def counted(state: FiniteState) -> FiniteState:
+    """``state`` after one update taken outside :func:`apply_if_finite`'s ``update`` (the fused
+    SGD step, which has no optimizer state but the count)."""
+    return state._replace(inner=state.inner._replace(count=state.inner.count + 1))

@@ -1,4 +1,4 @@
-"""The statistics the original code records beside the eval correlations (issue 12), as extra
+"""The statistics the original code records beside the eval correlations, as extra
 columns of :class:`relulab.training.recorder.StatsRecorder`'s rows, per (seed, hidden layer):
 
 ======================== ======================================================================

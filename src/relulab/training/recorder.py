@@ -52,6 +52,7 @@ from relulab.metrics import (
     winner_rank,
 )
 from relulab.metrics.float32 import Float32Correlator, correlator
+from relulab.nets.passes import eval_chunk
 from relulab.results.schema import RECOVERY_THRESHOLD, THRESHOLDS, threshold_column
 from relulab.training.engine import StatsContext
 from relulab.training.original_columns import TrainCorrelations, extra_columns
@@ -109,15 +110,17 @@ class StatsRecorder:
                 row.update((key, values[i]) for key, values in extras[layer].items())
 
     def _eval_correlations(self, ctx: StatsContext) -> tuple[Tensor, ...]:
-        """The eval-set correlations; where the float32 pass covers the whole eval set of an
-        MSE run, it also gives the eval loss (``ctx.eval_loss``: the engine skips its pass)."""
+        """The eval-set correlations; where the float32 pass runs the eval loss's chunks over
+        the whole eval set of an MSE run, it also leaves the engine's eval loss
+        (``ctx.shared_eval_loss``), so the engine skips its own pass."""
         corr = self._correlator(ctx)
         if (not isinstance(corr, Float32Correlator) or ctx.eval_y is None
-                or ctx.eval_loss is not None or ctx.cfg.optim.loss == "cross_entropy"
-                or corr.x.shape[1] != ctx.eval_x.shape[1]):
+                or ctx.shared_eval_loss is not None or ctx.cfg.optim.loss == "cross_entropy"
+                or corr.x.shape[1] != ctx.eval_x.shape[1]
+                or corr.chunk != eval_chunk(ctx.student, ctx.eval_x)):
             return corr(ctx.student)
         out = corr(ctx.student, ctx.eval_y)
-        ctx.eval_loss = corr.last_loss
+        ctx.shared_eval_loss = corr.last_loss
         return out
 
     def _correlator(self, ctx: StatsContext) -> LayerCorrelator | Float32Correlator:

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from sweep_helpers import CLI_SET, relulab_cmd, tiny_spec
@@ -124,29 +125,42 @@ def test_cli_reports_a_folder_refusing_writes_in_one_line(tmp_path, monkeypatch)
     assert len(lines) == 1 and lines[0].startswith("error: Read-only file system")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
-def test_results_folder_made_read_only_mid_run(tmp_path):  # pragma: no cover (non-root)
+def test_results_folder_made_read_only_mid_run(tmp_path, monkeypatch):
+    """The results folder refuses writes after the first batch (as a filesystem remounted
+    read-only would, which root cannot override): the sweep stops with the error, keeps the
+    batch written before, and a rerun completes it."""
+    import errno
+
     spec = tiny_spec(grid=["m=2,3", "p=0,1"])
     store = SweepStore(tmp_path)
     results = store.results_dir
+    real_replace, refused = os.replace, []
+
+    def replace(src, dst, *args, **kwargs):
+        if read_only and Path(dst).parent == results:
+            refused.append(dst)
+            raise OSError(errno.EROFS, "Read-only file system", str(dst))
+        return real_replace(src, dst, *args, **kwargs)
 
     class ReadOnlyAfterFirst:
         name = "local"
 
         def run(self, tasks, on_progress=None):
+            nonlocal read_only
             for i, out in enumerate(LOCAL.run(tasks, on_progress)):
-                if i == 1:
-                    results.chmod(0o555)
+                read_only = i >= 1
                 yield out
 
         def close(self):
             pass
 
-    try:
-        with pytest.raises(OSError):
-            run_sweep(spec, tmp_path, executor=ReadOnlyAfterFirst(), max_members=2)
-    finally:
-        results.chmod(0o755)
+    read_only = False
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="Read-only"):
+        run_sweep(spec, tmp_path, executor=ReadOnlyAfterFirst(), max_members=2)
+    assert refused, "the refusing filesystem was never written to"
     assert len(store.batch_files()) == 1
+    assert not list(results.glob(".*.tmp")), "a half-written file was left behind"
+    read_only = False
     run_sweep(spec, tmp_path, executor=LOCAL, max_members=2)
     complete_rows(tmp_path)

@@ -126,7 +126,7 @@ def test_recovery_table_script(finished_sweep):
 
 
 def test_query_is_read_only_and_sees_only_the_results_folder(finished_sweep, tmp_path):
-    """Issue 11: no reading files outside the sweep, no writing anywhere, no reconfiguring."""
+    """The query sandbox: no reading outside the sweep, no writing anywhere, no reconfiguring."""
     outside = tmp_path / "secret.csv"
     outside.write_text("a\n1\n")
     target = finished_sweep / "results" / "evil.csv"

@@ -100,7 +100,7 @@ def test_resume_is_bit_identical(name, extra, stop_after, tmp_path):
     res, resumed = _run_interrupted(cfg, seeds, stop_after, tmp_path)
     for p, q in zip(full.student.parameters(), res.student.parameters(), strict=True):
         assert torch.equal(p, q)
-    assert json.dumps(full.scalars) == json.dumps(res.scalars)
+    assert json.dumps(full.rows) == json.dumps(res.rows)
     assert json.dumps(recorder.rows) == json.dumps(resumed.rows)
     assert torch.equal(full.diverged, res.diverged)
     assert res.steps == full.steps

@@ -1,4 +1,4 @@
-"""The original code's flags as config options (issue 12), each against a hand-written
+"""The original code's flags as config options, each against a hand-written
 reference of the original's behaviour (PAPERS.md §4): plain ``torch.nn`` modules with
 ``torch.optim.SGD`` for the multilayer code's flags, the two-layer code's hand update
 ``W <- W + lr·(1/B)·hᵀ(y_t − y_s)`` for its own flags. All in float64 at small sizes."""

@@ -18,7 +18,7 @@ def small(preset: str = "demo", **over):
 def test_demo_learns():
     cfg = with_overrides(get_preset("demo"), {"epochs": 3})
     res = train(cfg, [0, 1])
-    first = [r["eval_loss"] for r in res.scalars if r["epoch"] == 1]
+    first = [r["eval_loss"] for r in res.rows if r["epoch"] == 1]
     assert float(res.eval_loss.max()) < 0.5 * min(first)
 
 
@@ -74,7 +74,8 @@ def test_nan_seed_is_frozen_and_others_unchanged(dtype, huge):
         # the blown run takes the masked autograd path, the reference the fused one:
         # equal up to float32 round-off
         torch.testing.assert_close(a[[0, 2]], b[[0, 2]], rtol=1e-4, atol=1e-6)
-    assert all(r["diverged"] for r in res.scalars if r["seed"] == 1)
+    blown_rows = [r for r in res.rows if r["seed"] == 1]
+    assert blown_rows and all(r["diverged"] for r in blown_rows)
 
 
 def test_given_nets_are_used_as_they_are_and_not_redrawn(monkeypatch):
@@ -117,9 +118,9 @@ def test_lr_schedule():
     assert [cfg.lr_at(e) for e in (0, 19, 20, 39)] == [0.2, 0.2, 0.1, 0.1]
 
 
-@pytest.mark.parametrize("slope", [0.0, 0.2])
+@pytest.mark.parametrize(("slope", "path"), [(0.0, "in_place"), (0.2, "in_place"),
+                                             (0.0, "working")])
 @pytest.mark.parametrize("per_seed_lr", [False, True])
-@pytest.mark.parametrize("path", ["in_place", "working"])
 def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, path, generator):
     cfg = with_overrides(get_preset("luck-fc-small"), {"student.leaky_slope": str(slope),
                                                        "multi": "2"})
@@ -135,7 +136,7 @@ def test_fused_sgd_step_equals_autograd_update(slope, per_seed_lr, path, generat
                     for p, g in zip(student.parameters(), grads, strict=True)]
         working, student, loss = fused.fast_step(working, student, x, y, lr, 1.0,
                                                  storage=path == "working")
-        assert (working is not None) == (path == "working" and slope == 0.0)
+        assert (working is not None) == (path == "working")
         torch.testing.assert_close(loss, loss_ref, rtol=1e-12, atol=0)
         for p, e in zip(student.parameters(), expected, strict=True):
             torch.testing.assert_close(p, e, rtol=1e-12, atol=1e-14)
@@ -173,15 +174,16 @@ def test_working_storage_is_the_trained_net_and_rebuilt_for_another():
 def test_optimizers_and_options_reduce_loss(over):
     cfg = with_overrides(small(), {"epochs": "3", **over})
     res = train(cfg, [0, 1])
-    first = torch.tensor([r["train_loss"] for r in res.scalars if r["epoch"] == 1])
+    first = torch.tensor([r["train_loss"] for r in res.rows if r["epoch"] == 1])
     assert torch.isfinite(res.eval_loss).all()
     assert (res.train_loss < first).all()
 
 
 @pytest.mark.parametrize("loss", ["mse", "half_sum"])
 def test_statistics_pass_gives_the_eval_loss_of_its_epochs(monkeypatch, loss):
-    """At statistics epochs the float32 correlator's eval pass gives the eval loss (the engine
-    makes no second pass); the rows equal the engine's own measure with and without stats."""
+    """At statistics epochs the float32 correlator's eval pass shares the eval loss (the engine
+    makes no second pass); the logged values do not depend on it: every row equals, bit for
+    bit, that of a run without callbacks."""
     from relulab.training.recorder import StatsRecorder
 
     cfg = small(**{"epochs": 3, "steps_per_epoch": 20, "dtype": "float32", "stats_every": 2,
@@ -192,15 +194,15 @@ def test_statistics_pass_gives_the_eval_loss_of_its_epochs(monkeypatch, loss):
     monkeypatch.setattr(engine, "loss_chunked", lambda *a: calls.append(1) or original(*a))
     fused_run = train(cfg, [0, 1, 2], callbacks=[StatsRecorder()])
     assert calls == [1]  # epochs 2 and 3 (the last) record statistics
-    for a, b in zip(plain.scalars, fused_run.scalars, strict=True):
+    for a, b in zip(plain.rows, fused_run.rows, strict=True):
         assert (a["epoch"], a["seed"]) == (b["epoch"], b["seed"])
-        assert b["eval_loss"] == pytest.approx(a["eval_loss"], rel=1e-5)
-    torch.testing.assert_close(fused_run.eval_loss, plain.eval_loss, rtol=1e-5, atol=0)
+        assert b["eval_loss"] == a["eval_loss"] and b["train_loss"] == a["train_loss"]
+    assert torch.equal(fused_run.eval_loss, plain.eval_loss)
 
 
 def test_a_callback_eval_loss_of_the_wrong_shape_is_refused():
     def bad(ctx):
-        ctx.eval_loss = torch.zeros(5)
+        ctx.shared_eval_loss = torch.zeros(5)
 
     with pytest.raises(ValueError, match="eval loss of shape"):
         train(small(), [0, 1], callbacks=[bad])

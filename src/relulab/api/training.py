@@ -1,0 +1,102 @@
+"""Training from Python: :func:`train` takes a config or a preset's name, seeds, and
+optionally your own teacher (an ``nn.Module``, a list of S modules, or a
+:class:`relulab.nets.networks.Net`), and records the default statistics."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from relulab.config import ConfigError, RunConfig
+from relulab.config.presets import get_preset
+from relulab.training.engine import TrainResult
+from relulab.training.engine import train as train_members
+
+
+def parse_seeds(seeds: int | str | Sequence[int]) -> list[int]:
+    """Seeds as a list: ``4`` -> 0..3, ``"8:16"`` -> 8..15, ``"1,5,9"`` or ``[1, 5, 9]`` as
+    given (ConfigError, one line, for anything else: no seeds, negative or repeated ones)."""
+    if isinstance(seeds, bool):
+        raise ConfigError(f"seeds must be a count, A:B or a list, got {seeds!r}")
+    if isinstance(seeds, int):
+        out = list(range(seeds))
+    elif isinstance(seeds, str):
+        text = seeds.strip()
+        try:
+            if ":" in text:
+                a, b = (int(v) for v in text.split(":"))
+                out = list(range(a, b))
+            elif "," in text:
+                out = [int(v) for v in text.split(",") if v.strip()]
+            else:
+                out = list(range(int(text)))
+        except ValueError:
+            raise ConfigError(f"seeds '{seeds}' are not N, A:B or a list like 1,5,9") from None
+    else:
+        out = [int(s) for s in seeds]
+    if not out:
+        raise ConfigError(f"seeds {seeds!r} name no seed")
+    if min(out) < 0 or len(set(out)) != len(out):
+        raise ConfigError(f"seeds must be distinct and >= 0, got {seeds!r}")
+    return out
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU (ConfigError for an unknown name)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got '{device}'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def train(cfg: RunConfig | str, seeds: int | str | Sequence[int] = 4, *,
+          teacher: Any = None, student: Any = None, stats: bool = True,
+          device: str | torch.device = "auto", progress: bool = False,
+          out: str | os.PathLike | None = None, callbacks: Sequence[Any] = (),
+          **engine_options: Any) -> TrainResult:
+    """Train one student per seed, all seeds as one tensor program; returns a
+    :class:`~relulab.training.engine.TrainResult` (``.scalars`` and ``.layers`` as
+    DataFrames, ``.student_modules()`` as ``nn.Module``).
+
+    ``cfg``: a :class:`~relulab.config.RunConfig` or a preset's name. ``seeds``: a count, an
+    ``"A:B"`` range or a list. ``teacher``: your teacher as a module, a list of S modules or a
+    ``Net`` (its widths, sizes and dtype are taken into the recorded config); ``student``
+    likewise, else drawn from the config. ``stats=False`` skips the statistics (the default
+    records the per-layer rows of ``relulab train``). ``out`` writes the run's folder (the
+    layout of a one-cell sweep, for :func:`relulab.load`). Other options go to
+    :func:`relulab.training.engine.train` (``max_steps``, ``checkpoint``, ``resume``, ...).
+    """
+    if isinstance(cfg, str):
+        cfg = get_preset(cfg)
+    seeds = parse_seeds(seeds)
+    dev = resolve_device(device)
+    if teacher is not None:
+        from relulab.training.setup import nets_from_user
+
+        cfg, t, s = nets_from_user(cfg, seeds, teacher, student, device=dev)
+        engine_options["nets"] = (t, s)
+    elif student is not None:
+        raise ConfigError("a given student needs its teacher (teacher=...)")
+    recorder = None
+    if stats:
+        from relulab.training.recorder import StatsRecorder
+
+        recorder = StatsRecorder()
+        callbacks = [*callbacks, recorder]
+    result = train_members(cfg, seeds, device=dev, callbacks=callbacks, progress=progress,
+                           **engine_options)
+    if recorder is not None:
+        result.layer_rows = recorder.tables()["layers"]
+    if out is not None:
+        from relulab.sweeps.single import write_run
+
+        write_run(out, result, result.layer_rows, command="relulab.train(...)")
+    return result
