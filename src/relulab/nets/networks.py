@@ -50,7 +50,9 @@ def layer_shapes(task: TeacherConfig, widths: Sequence[int]) -> list[tuple[int, 
 
 @dataclass(frozen=True)
 class Net:
-    """S stacked networks (teachers or students)."""
+    """S stacked networks (teachers or students). ``Net.from_modules(modules)`` and
+    ``net.to_modules()`` (plain ``torch.nn`` modules in and out) are attached by
+    :mod:`relulab.nets` from :mod:`relulab.nets.modules`."""
 
     kind: str  # "fc" or "conv"
     weights: tuple[Tensor, ...]  # hidden layers then the linear output layer
