@@ -14,15 +14,16 @@ from relulab.training.engine import TrainResult
 def save_run(result: TrainResult, out: Path, extra_rows: dict[str, list[dict]] | None = None
              ) -> None:
     """Write config, manifest, per-epoch scalars, statistics and the final teacher and
-    student weights (``weights.safetensors``) of a finished run under ``out``."""
+    student (``weights.safetensors``: every tensor and the metadata that rebuilds them, see
+    :mod:`relulab.nets.weights`) of a finished run under ``out``."""
     from safetensors.torch import save_file
 
     from relulab.results.store import atomic_write
-    from relulab.sweeps.executors import final_weights
+    from relulab.sweeps.executors import final_weights, final_weights_metadata
 
     ensure_dir(out)
-    weights = final_weights(result)
-    atomic_write(out / "weights.safetensors", lambda tmp: save_file(weights, tmp))
+    weights, meta = final_weights(result), final_weights_metadata(result)
+    atomic_write(out / "weights.safetensors", lambda tmp: save_file(weights, tmp, metadata=meta))
     write_parquet(out / "scalars.parquet", result.scalars)
     for name, rows in (extra_rows or {}).items():
         if rows:
