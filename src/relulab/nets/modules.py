@@ -18,7 +18,7 @@ module and the layer.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -101,7 +101,7 @@ def _weight_layer(index: int, name: str, layer: nn.Module, kind: str, width: int
                   flat: bool) -> None:
     """Check a Linear / Conv2d against what comes below it (``width``: its output size)."""
     if type(layer) is nn.Conv2d:
-        if kind == "fc" and width is not None or flat:
+        if flat:
             raise _fail(index, name, layer, "Linear (Conv2d layers come first, then Flatten)")
         _check_conv(index, name, layer)
         size = layer.in_channels
@@ -194,7 +194,7 @@ def from_modules(modules: nn.Module | Sequence[nn.Module]) -> Net:
     if not mods:
         raise ConfigError("from_modules: at least one module expected, got none")
     parsed = [_parse(i, m) for i, m in enumerate(mods)]
-    for p, i in ((p, i) for i, p in enumerate(parsed)):
+    for i, p in enumerate(parsed):
         _check_consistent(i, p)
     first = parsed[0].signature()
     for i, p in enumerate(parsed[1:], 1):
@@ -204,7 +204,7 @@ def from_modules(modules: nn.Module | Sequence[nn.Module]) -> Net:
                                   "module 0 (the S modules must have one structure)")
     bn, sig = bool(parsed[0].bns), first
 
-    def stack(get) -> tuple[Tensor, ...]:
+    def stack(get: Callable[[_Parsed], list[Tensor]]) -> tuple[Tensor, ...]:
         return tuple(torch.stack([get(p)[k] for p in parsed])
                      for k in range(len(get(parsed[0]))))
 
