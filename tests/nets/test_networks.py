@@ -7,7 +7,14 @@ from torch.nn.modules.batchnorm import _BatchNorm as BatchNorm
 
 from relulab import get_preset, with_overrides
 from relulab.config import TeacherConfig
-from relulab.nets.networks import concat, forward, input_shape, layer_shapes, stack_seeds
+from relulab.nets.networks import (
+    concat,
+    forward,
+    input_shape,
+    layer_shapes,
+    predict,
+    stack_seeds,
+)
 from relulab.nets.students import make_students
 from relulab.rng import generator as rng_generator
 
@@ -119,3 +126,37 @@ def test_stack_seeds_puts_the_seed_axis_first():
     w, b = stack_seeds(per_seed)
     assert w.shape == (5, 2, 3) and b.shape == (5, 4)
     assert torch.equal(b[:, 0], torch.arange(5.0))
+
+
+@pytest.mark.parametrize("name", ["fc", "conv"])
+def test_predict_shares_unstacked_inputs_with_every_seed(name, generator):
+    """``(N, d)`` / ``(N, C, H, W)`` inputs give every seed the same samples: equal (1e-12,
+    float64) to the stacked inputs repeated S times; forward's outputs are the same."""
+    cfg, net = batched_net(name)
+    x = torch.randn(5, *input_shape(cfg.teacher), generator=generator, dtype=torch.float64)
+    stacked = x.expand(3, *x.shape).clone()
+    out = predict(net, x)
+    assert out.shape == (3, 5, cfg.teacher.output_dim)
+    torch.testing.assert_close(out, predict(net, stacked), rtol=0, atol=1e-12)
+    torch.testing.assert_close(out, forward(net, stacked).output, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "shape", "expected"), [
+    ("fc", (8, 21), "predict: inputs of shape (S=3, N, 20) or (N, 20) expected, got (8, 21)"),
+    ("fc", (2, 8, 20), "(S=3, N, 20) or (N, 20) expected, got (2, 8, 20)"),
+    ("fc", (20,), "got (20,)"),
+    ("conv", (4, 1, 9, 8), "(S=3, N, 1, 8, 8) or (N, 1, 8, 8) expected, got (4, 1, 9, 8)"),
+    ("conv", (3, 4, 2, 8, 8), "got (3, 4, 2, 8, 8)"),
+])
+def test_predict_refuses_inputs_of_another_shape(name, shape, expected):
+    _, net = batched_net(name)
+    with pytest.raises(ValueError, match="predict: inputs of shape") as err:
+        predict(net, torch.zeros(shape, dtype=torch.float64))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_predict_refuses_inputs_of_another_dtype():
+    _, net = batched_net("fc")
+    with pytest.raises(ValueError, match=r"dtype torch.float64 on cpu expected, got "
+                                         r"torch.float32 on cpu"):
+        predict(net, torch.zeros(3, 8, 20))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +77,49 @@ class Results:
         if cell not in self.cells:
             raise ValueError(f"no cell '{cell}' in {self.root} (cells: {sorted(self.cells)})")
         return self.cells[cell]
+
+    def nets(self, cell: str | None = None, which: str = "student") -> Any:
+        """The final ``which`` nets (``"student"`` or ``"teacher"``) of ``cell``'s seeds as one
+        :class:`~relulab.nets.networks.Net`, seed axis in the order of :meth:`seeds` (needs
+        the weights: ``train --out`` writes them, ``sweep`` with ``--save-weights``)."""
+        from safetensors import safe_open
+
+        from relulab.nets.weights import net_from_weights
+
+        name = self._cell(cell)["name"]
+        found: dict[int, Any] = {}
+        for path in sorted((self.root / "weights").glob("batch-*.safetensors")):
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+            net = net_from_weights(tensors, meta, which)
+            for i, member in enumerate(json.loads(meta.get("members", "[]"))):
+                if member["cell"] == name:
+                    found[int(member["seed"])] = net.select([i])
+        if not found:
+            raise ValueError(f"no stored weights of cell '{name}' in {self.root} (a sweep "
+                             "writes them with --save-weights)")
+        from relulab.nets.networks import concat
+
+        return concat([found[s] for s in sorted(found)])
+
+    def seeds(self, cell: str | None = None) -> list[int]:
+        """The seeds of ``cell`` that have results, in order."""
+        name = self._cell(cell)["name"]
+        q = f"SELECT DISTINCT seed FROM results WHERE cell = '{name.replace(chr(39), '')}'"
+        return sorted(int(s) for s in self.sql(q)["seed"])
+
+    def students(self, cell: str | None = None) -> list[Any]:
+        """The trained students of ``cell`` as ``nn.Sequential`` modules, one per seed."""
+        from relulab.nets import to_modules
+
+        return to_modules(self.nets(cell, "student"))
+
+    def teachers(self, cell: str | None = None) -> list[Any]:
+        """The teachers of ``cell`` as ``nn.Sequential`` modules, one per seed."""
+        from relulab.nets import to_modules
+
+        return to_modules(self.nets(cell, "teacher"))
 
     def report(self, out: str | os.PathLike | None = None) -> Path:
         """Write the HTML report (``root/report.html`` by default); returns its path."""

@@ -50,7 +50,9 @@ def layer_shapes(task: TeacherConfig, widths: Sequence[int]) -> list[tuple[int, 
 
 @dataclass(frozen=True)
 class Net:
-    """S stacked networks (teachers or students)."""
+    """S stacked networks (teachers or students). ``Net.from_modules(modules)`` and
+    ``net.to_modules()`` (plain ``torch.nn`` modules in and out) are attached by
+    :mod:`relulab.nets` from :mod:`relulab.nets.modules`."""
 
     kind: str  # "fc" or "conv"
     weights: tuple[Tensor, ...]  # hidden layers then the linear output layer
@@ -225,8 +227,49 @@ def hidden_only(net: Net) -> Net:
 
 
 def predict(net: Net, x: Tensor) -> Tensor:
-    """Outputs ``(S, N, c)`` in eval mode."""
-    return forward(net, x).output
+    """Outputs ``(S, N, c)`` in eval mode of inputs ``(S, N, d)`` (conv: ``(S, N, C, H, W)``),
+    or of inputs ``(N, d)`` (``(N, C, H, W)``) shared by every seed. Inputs of another shape,
+    dtype or device are a ValueError (one line: what was expected, what came)."""
+    return forward(net, stacked_inputs(net, x)).output
+
+
+def stacked_inputs(net: Net, x: Tensor, where: str = "predict") -> Tensor:
+    """``x`` as ``(S, N, ...)`` inputs of ``net``: stacked inputs are checked and returned as
+    they are; ``(N, ...)`` inputs are broadcast to every seed (a view, no copy)."""
+    s, item = net.num_seeds, _item_shape(net)
+    like = net.weights[0]
+    if x.dtype != like.dtype or x.device != like.device:
+        raise ValueError(f"{where}: inputs of dtype {like.dtype} on {like.device} expected, got "
+                         f"{x.dtype} on {x.device}")
+    got = tuple(x.shape)
+    if len(got) == len(item) + 2 and got[0] == s and _fits(net, got[2:], item):
+        return x
+    if len(got) == len(item) + 1 and _fits(net, got[1:], item):
+        return x.unsqueeze(0).expand(s, *got)
+    inner = ", ".join(map(str, item))
+    raise ValueError(f"{where}: inputs of shape (S={s}, N, {inner}) or (N, {inner}) expected, "
+                     f"got {got}")
+
+
+def _item_shape(net: Net) -> tuple[int | str, ...]:
+    """One input's shape: ``(d,)``; conv ``(C, H, W)`` with the side read off the top layer
+    (``("C", "H", "W")`` names when the feature map is not square)."""
+    w = net.weights[0]
+    if net.kind != "conv":
+        return (w.shape[-1],)
+    area = net.weights[-1].shape[-1] // net.weights[-2].shape[1]
+    side = math.isqrt(area)
+    if side * side != area:
+        return (w.shape[2], "H", "W")
+    return (w.shape[2], side + 2 * net.depth, side + 2 * net.depth)
+
+
+def _fits(net: Net, got: tuple[int, ...], item: tuple[int | str, ...]) -> bool:
+    if net.kind != "conv":
+        return got == item
+    c, h, w = got
+    maps = (h - 2 * net.depth) * (w - 2 * net.depth) * net.weights[-2].shape[1]
+    return c == item[0] and min(h, w) > 2 * net.depth and maps == net.weights[-1].shape[-1]
 
 
 def as_samples(act: Tensor) -> Tensor:

@@ -49,14 +49,18 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 def atomic_write(path: Path, write: Any) -> None:
+    """Write ``path`` by ``write(tmp)`` to a temporary file beside it, then rename: readers
+    see the old file or the new one, never a part. The file gets mode 0666 less the umask."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results private
         write(tmp)
+        # after the write: mkstemp's 0600 would make results private, and some writers
+        # (safetensors' save_file) create the file anew
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -267,13 +271,15 @@ class SweepStore:
         return removed
 
     def write_batch(self, batch_id: str, table: pa.Table, members: list[dict],
-                    info: dict | None = None, weights: dict | None = None) -> Path:
-        """Write a finished batch: weights first (optional), then the results file, atomically;
-        the results file's existence marks the batch (and its members) done."""
+                    info: dict | None = None, weights: dict | None = None,
+                    weights_meta: dict[str, str] | None = None) -> Path:
+        """Write a finished batch: weights first (optional, with their safetensors metadata
+        ``weights_meta``), then the results file, atomically; the results file's existence
+        marks the batch (and its members) done."""
         if weights:
             from safetensors.torch import save_file
 
-            meta = {"members": json.dumps(members)}
+            meta = {**(weights_meta or {}), "members": json.dumps(members)}
             target = self.weights_dir / f"batch-{batch_id}.safetensors"
             atomic_write(target, lambda tmp: save_file(weights, tmp, metadata=meta))
         meta = dict(table.schema.metadata or {})

@@ -24,6 +24,7 @@ import pyarrow as pa
 from relulab.config import ConfigError
 from relulab.config.grid import Batch
 from relulab.config.ids import iso_time
+from relulab.nets.weights import net_tensors, weights_metadata
 from relulab.results.schema import result_rows
 from relulab.results.store import results_table
 from relulab.training.engine import StatsContext, train_group
@@ -59,6 +60,7 @@ class BatchOutput:
     finished_at: str
     device: str
     weights: dict[str, Any] | None = None  # name -> (S, ...) tensor
+    weights_meta: dict[str, str] | None = None  # safetensors metadata of ``weights``
     loop_seconds: float | None = None  # the engine's training loop (no set-up)
 
 
@@ -97,19 +99,27 @@ def run_task(task: Task, on_progress: ProgressFn | None = None,
     table = results_table(result_rows(batch, recorder.tables()["layers"], result.rows,
                                       timing, task.preset))
     weights = final_weights(result) if task.save_weights else None
+    meta = final_weights_metadata(result) if task.save_weights else None
     return BatchOutput(batch.batch_id, table, members, result.seconds, iso_time(start),
-                       iso_time(end), result.device, weights,
-                       result.loop_seconds)
+                       iso_time(end), result.device, weights, meta, result.loop_seconds)
 
 
 def final_weights(result: Any) -> dict[str, Any]:
-    """``{"teacher.weight.0": (S, ...) tensor, ..., "student.bias.L": ...}`` on the CPU."""
-    weights = {}
-    for net_name, net in (("teacher", result.teacher), ("student", result.student)):
-        for layer, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
-            weights[f"{net_name}.weight.{layer}"] = w.detach().cpu().contiguous()
-            weights[f"{net_name}.bias.{layer}"] = b.detach().cpu().contiguous()
-    return weights
+    """Every tensor of the final teacher and student on the CPU: ``{"teacher.weight.0": (S,
+    ...), ..., "student.bias.L", "student.bn_mean.0", "student.bn_weight.0", ...}`` (BN running
+    statistics and affine scale and shift when the nets have them; see
+    :mod:`relulab.nets.weights`)."""
+    return net_tensors(result.teacher, "teacher") | net_tensors(result.student, "student")
+
+
+def final_weights_metadata(result: Any) -> dict[str, str]:
+    """Safetensors metadata of :func:`final_weights`: ``{"relulab": JSON}`` with the config
+    hash (of each member too), the seeds and both nets' kind, activation, BatchNorm, layer
+    kinds and dtype, so that :func:`relulab.nets.weights.net_from_weights` rebuilds them."""
+    cfgs = list(getattr(result, "cfgs", None) or [result.cfg] * len(result.seeds))
+    return weights_metadata(result.teacher, result.student, config_hash=result.cfg.hash(),
+                            config_hashes=[c.hash() for c in cfgs],
+                            seeds=[int(s) for s in result.seeds])
 
 
 @dataclass(frozen=True)

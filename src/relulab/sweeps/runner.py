@@ -115,7 +115,8 @@ class _Invocation:
                     self.fail(out)
                     continue
                 self.store.write_batch(out.batch_id, out.table, out.members,
-                                       weights=out.weights, info={
+                                       weights=out.weights,
+                                       weights_meta=out.weights_meta, info={
                                            "seconds": out.seconds, "started_at": out.started_at,
                                            "finished_at": out.finished_at, "device": out.device})
                 for m in out.members:

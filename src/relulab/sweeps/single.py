@@ -14,7 +14,7 @@ from relulab.config.grid import Batch, Cell, Grid, SweepSpec
 from relulab.config.ids import iso_time, json_hash
 from relulab.results.schema import result_rows
 from relulab.results.store import SweepStore, results_table, versions, write_json, write_parquet
-from relulab.sweeps.executors import batch_members, final_weights
+from relulab.sweeps.executors import batch_members, final_weights, final_weights_metadata
 
 
 def as_batch(cfg: Any, seeds: Sequence[int], cell: str | None = None) -> Batch:
@@ -46,7 +46,7 @@ def write_run(out: str | os.PathLike, result: Any, layer_rows: list[dict], *, pr
         store.check_cells([cell.to_dict()])
         store.write_cells([cell.to_dict()])
         store.write_batch(batch.batch_id, table, batch_members(batch), timing,
-                          final_weights(result))
+                          final_weights(result), final_weights_metadata(result))
         diverged = [int(s) for s, d in zip(result.seeds, result.diverged.tolist(), strict=True)
                     if d]
         store.write_manifest({

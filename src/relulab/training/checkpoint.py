@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 from torch.utils import _pytree as pytree
+
+from relulab.results.store import atomic_write
 
 FORMAT = "relulab.checkpoint/1"
 
@@ -81,15 +82,7 @@ def save(path: str | os.PathLike, state: TrainState, info: dict[str, Any]) -> No
     meta = {"format": FORMAT, "info": info, "step": state.step, "epoch": state.epoch,
             "epoch_steps": state.epoch_steps, "meta": state.meta}
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"relulab": json.dumps(meta)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"relulab": json.dumps(meta)}))
 
 
 def load(path: str | os.PathLike) -> tuple[TrainState, dict[str, Any]]:
