@@ -22,8 +22,8 @@ import torch
 # isort: on
 from torch import nn
 
-from relulab import get_preset, train, with_overrides
-from relulab.training.engine import build
+from relulab import get_preset, with_overrides
+from relulab.training.engine import build, train
 
 
 def sync(device: torch.device) -> None:

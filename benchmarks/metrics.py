@@ -26,8 +26,8 @@ import relulab  # noqa: F401  (before torch: relulab turns on huge pages for it)
 import torch
 # isort: on
 
-from relulab import get_preset, train, with_overrides
-from relulab.training.engine import StatsContext
+from relulab import get_preset, with_overrides
+from relulab.training.engine import StatsContext, train
 from relulab.training.recorder import StatsRecorder
 
 SEEDS = {"spec-two-layer": 32, "luck-fc-small": 8, "luck-fc": 4, "spec-multilayer": 8,

@@ -6,12 +6,12 @@ import torch
 from scipy import stats
 from torch import nn
 
-from relulab import get_preset, train, with_overrides
+from relulab import get_preset, with_overrides
 from relulab.data import FiniteStream, ReplacementStream, draw
 from relulab.nets.networks import forward
 from relulab.rng import generator as rng_generator
 from relulab.training import fused, optim
-from relulab.training.engine import build
+from relulab.training.engine import build, train
 from relulab.training.optim import loss_and_grads, loss_scale
 
 

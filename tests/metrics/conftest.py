@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from relulab import RunConfig, TeacherConfig, build, get_preset, train, with_overrides
+from relulab import RunConfig, TeacherConfig, build, get_preset, with_overrides
 from relulab.config import DataConfig, OptimConfig, StudentConfig
 from relulab.threads import one_thread as one_torch_thread
-from relulab.training.engine import TrainResult
+from relulab.training.engine import TrainResult, train
 from relulab.training.recorder import StatsRecorder
 
 DEMO_SEEDS = [0, 1, 2]

@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from relulab import build, get_preset, train, with_overrides
+from relulab import build, get_preset, with_overrides
 from relulab.metrics import LayerCorrelator
 from relulab.metrics.float32 import Float32Correlator, gamma
+from relulab.training.engine import train
 
 
 def _run(dtype: str, multi: int = 4, depth_widths: str | None = None):

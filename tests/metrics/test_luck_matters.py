@@ -3,7 +3,8 @@ and above the second layer's; the winners start near the top of the init ranking
 
 import pytest
 
-from relulab import get_preset, train, with_overrides
+from relulab import get_preset, with_overrides
+from relulab.training.engine import train
 from relulab.training.recorder import StatsRecorder
 
 

@@ -7,11 +7,12 @@ import math
 import pytest
 import torch
 
-from relulab import build, train, with_overrides
+from relulab import build, with_overrides
 from relulab.metrics import correlations, students_above
 from relulab.metrics.beta import beta_diag
 from relulab.nets.networks import forward
 from relulab.theory.recursive import gradient_rule
+from relulab.training.engine import train
 from relulab.training.optim import loss_and_grads, loss_scale
 from relulab.training.recorder import StatsRecorder
 

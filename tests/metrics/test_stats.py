@@ -6,9 +6,9 @@ import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
-from relulab import build, train, with_overrides
+from relulab import build, with_overrides
 from relulab.results.schema import threshold_column
-from relulab.training.engine import StatsContext
+from relulab.training.engine import StatsContext, train
 from relulab.training.recorder import StatsRecorder
 
 LIST_COLUMNS = {"teacher_best_corr": "m", "teacher_best_student": "m", "winner_rank": "m",

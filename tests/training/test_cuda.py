@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from relulab import get_preset, train, with_overrides
+from relulab import get_preset, with_overrides
+from relulab.training.engine import train
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

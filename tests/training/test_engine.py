@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from relulab import get_preset, train, with_overrides
+from relulab import get_preset, with_overrides
 from relulab.nets.networks import forward
 from relulab.training import engine, fused
-from relulab.training.engine import build, train_group
+from relulab.training.engine import build, train, train_group
 from relulab.training.optim import loss_and_grads
 
 

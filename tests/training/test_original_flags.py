@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from relulab import get_preset, train, with_overrides
+from relulab import get_preset, with_overrides
 from relulab.config import ConfigError, RunConfig
 from relulab.data import draw
 from relulab.nets import rules as constraints
@@ -16,7 +16,7 @@ from relulab.nets.teachers import draw_teacher_weights
 from relulab.rng import generator
 from relulab.threads import one_thread
 from relulab.training import fused
-from relulab.training.engine import build
+from relulab.training.engine import build, train
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 
