@@ -30,7 +30,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "site built: open site/index.html"
 
-# the README's figure: recovery rate per teacher node, m = 20, demo preset (about 2 min)
+# the README's figure: recovery rate per teacher node, m = 20, demo preset (5-10 min on 2 cores)
 figure: $(STAMP)
 	$(BIN)/relulab sweep demo --out runs/figure --grid m=20 --grid multi=1,2,5,10 --grid p=0,1,2 \
 		--seeds 16 --no-progress
