@@ -30,9 +30,9 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "site built: open site/index.html"
 
-# the README's figure: recovery rate per teacher node, m = 20, demo preset (5-10 min on 2 cores)
+# the README's figure: recovery rate per teacher node, demo preset (about 3 min on 2 cores)
 figure: $(STAMP)
-	$(BIN)/relulab sweep demo --out runs/figure --grid m=20 --grid multi=1,2,5,10 --grid p=0,1,2 \
+	$(BIN)/relulab sweep demo --out runs/figure --grid m=10,20 --grid multi=1,5 --grid p=0,1,2 \
 		--seeds 16 --no-progress
 	$(BIN)/relulab plot runs/figure
 	cp runs/figure/figures/recovery_layer1.png docs/img/recovery.png
