@@ -44,7 +44,7 @@ PAPER_TWO_LAYER_SWEEP = SweepPreset(
 
 DEMO_SWEEP = SweepPreset(
     "demo",
-    "Reduced two-layer sweep: m=5,10 x multi=1,5 x p=0,1,2, 8 seeds, demo preset (d=20, c=10)",
+    "Reduced two-layer sweep: m=5,10 x multi=1,5 x p=0,1,2, 8 seeds, demo preset (d=20, c=20)",
     preset="demo",
     grid=("m=5,10", "multi=1,5", "p=0,1,2"),
     seeds=8,
