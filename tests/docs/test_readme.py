@@ -19,7 +19,7 @@ import pytest
 from tutorial_runner import blocks, run_tutorial
 
 from relulab.experiments import DEMO_SWEEP
-from relulab.presets import PRESETS, get_preset
+from relulab.config.presets import PRESETS, get_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -75,13 +75,14 @@ def _run_blocks(lang: str, tmp_path: Path):
 
 def test_readme_python_example_runs(tmp_path):
     res, _seconds = _run_blocks("python", tmp_path)
-    assert "recovery rate per teacher node" in res.stdout
+    assert "rho_greedy" in res.stdout and "recovered" in res.stdout
+    assert list((tmp_path / "runs/mine/results").glob("batch-*.parquet"))
 
 
 def test_readme_cli_example_runs(tmp_path):
     res, _seconds = _run_blocks("bash", tmp_path)
     assert (tmp_path / "runs/sweep/report.html").is_file()
-    assert (tmp_path / "runs/first/layers.parquet").is_file()
+    assert list((tmp_path / "runs/first/results").glob("batch-*.parquet"))
 
 
 # --- what every page says ------------------------------------------------------------------
