@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from tutorial_runner import blocks, run_tutorial
 
-from relulab.experiments import DEMO_SWEEP
 from relulab.config.presets import PRESETS, get_preset
+from relulab.experiments import DEMO_SWEEP
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -89,13 +89,49 @@ def test_query_output_and_errors(finished_sweep, tmp_path):
     many = invoke("query", finished_sweep, "SELECT * FROM results")
     assert many.exit_code == 0 and "first 50 shown" not in many.output  # 36 rows
     counted = invoke("query", finished_sweep, "SELECT count(*) AS n FROM results")
-    assert counted.exit_code == 0 and " 36 " in counted.output
+    assert counted.exit_code == 0 and counted.output.splitlines() == ["n", "36"]
     dest = tmp_path / "r.csv"
     wrote = invoke("query", finished_sweep, "SELECT cell, seed FROM results", "--to", dest)
     assert wrote.exit_code == 0 and len(dest.read_text().splitlines()) == 37
     assert_one_line_error(invoke("query", finished_sweep, "SELEC oops"), "query failed")
     assert_one_line_error(invoke("query", finished_sweep, "SELECT 1", "--to", tmp_path / "a.x"),
                           ".csv or .parquet")
+
+
+def test_query_in_a_pipe_is_csv_never_wrapped(finished_sweep):
+    """CliRunner's stdout is not a terminal: the rows come as CSV, one line per row, every
+    number whole (a drawn table would fold long cells and wrap at 80 columns)."""
+    import csv
+    import io
+    import json
+
+    sql = "SELECT cell, seed, epoch, rho_greedy, rho_hungarian, teacher_best_corr FROM results " \
+          "ORDER BY cell, seed, layer, epoch"
+    res = invoke("query", finished_sweep, sql, "--limit", "0")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.stdout)))
+    assert rows[0] == ["cell", "seed", "epoch", "rho_greedy", "rho_hungarian",
+                       "teacher_best_corr"]
+    assert len(rows) == 37 and all(len(r) == 6 for r in rows)
+    for row in rows[1:]:
+        float(row[3]), float(row[4]), int(row[1])
+        assert all(isinstance(x, float) for x in json.loads(row[5]))
+    as_json = json.loads(invoke("query", finished_sweep, sql, "--format", "json").stdout)
+    assert len(as_json) == 36 and isinstance(as_json[0]["teacher_best_corr"], list)
+    tsv = invoke("query", finished_sweep, "SELECT cell, seed FROM results", "--format", "tsv")
+    assert tsv.stdout.splitlines()[0] == "cell\tseed"
+    few = invoke("query", finished_sweep, sql, "--limit", "5")
+    assert len(few.stdout.splitlines()) == 6 and "36 rows, first 5 shown" in few.output
+
+
+def test_recovery_table_dash_for_an_epoch_never_recorded(finished_sweep):
+    from relulab.experiments.tables import recovery_table
+
+    never = recovery_table(finished_sweep, "t", early=99)  # the runs have 2 epochs
+    for row in never.rows:
+        assert row[2].startswith("– / ") and row[3].startswith("– / "), row
+    recorded = recovery_table(finished_sweep, "t", early=1)
+    assert not any(row[2].startswith("–") or row[3].startswith("–") for row in recorded.rows)
 
 
 def test_plot_writes_png_and_svg_figures(finished_sweep, tmp_path):
@@ -143,4 +179,4 @@ def test_query_is_read_only_and_sees_only_the_results_folder(finished_sweep, tmp
     assert not (tmp_path / "db.duckdb").exists()
     ok = invoke("query", finished_sweep, "WITH a AS (SELECT count(*) AS n FROM results) "
                 "SELECT n FROM a")
-    assert ok.exit_code == 0 and " 36 " in ok.output
+    assert ok.exit_code == 0 and ok.output.splitlines() == ["n", "36"]

@@ -20,6 +20,7 @@ from relulab.cli.bn_bias import register as register_bn_bias
 from relulab.cli.common import console
 from relulab.cli.experiment import register as register_experiment
 from relulab.cli.overlay import register as register_overlay
+from relulab.cli.presets import register as register_presets
 from relulab.cli.sweep import register as register_sweep
 from relulab.cli.theory import theory_app
 from relulab.cli.train import register as register_train
@@ -54,6 +55,7 @@ class OneLineErrors(TyperGroup):
 app = typer.Typer(add_completion=False, no_args_is_help=True, cls=OneLineErrors,
                   help="relulab: teacher-student experiments with over-parameterized ReLU nets.")
 register_train(app)
+register_presets(app)
 register_sweep(app)
 register_validate(app)
 register_overlay(theory_app)

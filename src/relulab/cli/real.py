@@ -5,36 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.table import Table
-
-from relulab.cli.common import console, resolve_device
+from relulab.cli.common import resolve_device
+from relulab.cli.output import emit_table, note, print_rho_summary
 from relulab.cli.runs import print_run_table, save_run
 from relulab.config import ConfigError, parse_set_args
 from relulab.results.store import check_writable, write_json
 
 
-def _teacher_table(res) -> Table:  # noqa: ANN001 - relulab.real.RealResult (imported lazily)
-    table = Table(title="teachers (test accuracy; BN: share of negative BN biases, trained)")
-    for col in ("seed", "trained", "pruned", "fine-tuned", "widths", "BN neg.", "source"):
-        table.add_column(col, justify="right")
-    for t in res.teachers:
-        bn = "-" if t.bn_negative_fraction is None else f"{t.bn_negative_fraction:.3f}"
-        table.add_row(str(t.seed), f"{t.accuracy_trained:.4f}", f"{t.accuracy_pruned:.4f}",
-                      f"{t.accuracy:.4f}", "-".join(map(str, t.widths)), bn,
-                      "cache" if t.cached else "trained")
-    return table
+def _teacher_table(res, fmt: str) -> None:  # noqa: ANN001 - relulab.real.RealResult
+    emit_table(["seed", "trained", "pruned", "fine-tuned", "widths", "BN neg.", "source"],
+               [[t.seed, t.accuracy_trained, t.accuracy_pruned, t.accuracy,
+                 "-".join(map(str, t.widths)), t.bn_negative_fraction,
+                 "cache" if t.cached else "trained"] for t in res.teachers],
+               "teachers (test accuracy; BN: share of negative BN biases, trained)", fmt,
+               floatfmt=".4f")
 
 
-def _recovery_table(rates) -> Table:  # noqa: ANN001 - {layer: (m_l,) tensor}
+def _recovery_table(rates, fmt: str) -> None:  # noqa: ANN001 - {layer: (m_l,) tensor}
     """Per layer, the success (recovery, corr > 0.95) rate over seeds, averaged over the
     layer's teacher nodes, and the nodes recovered in every seed."""
-    table = Table(title="recovered teacher nodes (some student corr > 0.95) at the end")
-    for col in ("layer", "mean rate", "nodes in all seeds", "nodes"):
-        table.add_column(col, justify="right")
-    for layer, rate in rates.items():
-        table.add_row(str(layer), f"{float(rate.mean()):.3f}", str(int((rate == 1).sum())),
-                      str(rate.numel()))
-    return table
+    emit_table(["layer", "mean rate", "nodes in all seeds", "nodes"],
+               [[layer, float(rate.mean()), int((rate == 1).sum()), rate.numel()]
+                for layer, rate in rates.items()],
+               "recovered teacher nodes (some student corr > 0.95) at the end", fmt,
+               floatfmt=".3f")
 
 
 def _overrides(items: list[str], epochs: int | None, stats_every: int | None
@@ -54,33 +48,33 @@ def _overrides(items: list[str], epochs: int | None, stats_every: int | None
     return out
 
 
-def train_real(preset: str, seeds: int, epochs: int | None, steps: int | None, device: str,
-               out: Path | None, set_: list[str], progress: bool, stats_every: int | None,
-               data_root: Path | None) -> None:
+def train_real(preset: str, seeds: tuple[int, ...], epochs: int | None, steps: int | None,
+               device: str, out: Path | None, set_: list[str], progress: bool,
+               stats_every: int | None, data_root: Path | None, fmt: str = "auto"
+               ) -> None:
     """Train teachers on the preset's data set (cached under ``out/teachers``), then students;
-    print teachers, losses and the per-layer rho-bar; write the run under ``out``."""
+    print teachers, losses and the per-layer rho-bar; write the run under ``out`` (a rerun
+    into the same ``out`` reuses the cached teachers and writes the run again)."""
     from relulab.real import get_real_preset, run_real, with_real_overrides
 
     cfg = with_real_overrides(get_real_preset(preset), _overrides(set_, epochs, stats_every))
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be positive, got {seeds}")
     if steps is not None and steps < 0:
         raise ConfigError(f"--steps must be >= 0, got {steps}")
     dev = resolve_device(device)
     if out is not None:
         check_writable(out)
     cache = None if out is None else out / "teachers"  # created when a teacher is written
-    res = run_real(cfg, list(range(seeds)), data_root=data_root, device=dev, cache=cache,
+    res = run_real(cfg, list(seeds), data_root=data_root, device=dev, cache=cache,
                    progress=progress, max_steps=steps)
-    console.print(_teacher_table(res))
+    _teacher_table(res, fmt)
     result = res.result
     print_run_table(result, f"{preset}: student {result.steps} steps on {dev} "
-                            f"in {result.seconds:.1f}s")
-    res.recorder.print_summary(console)
-    console.print(_recovery_table(res.recorder.recovery_rates()))
+                            f"in {result.seconds:.1f}s", fmt)
+    print_rho_summary(res.recorder.summary(), fmt)
+    _recovery_table(res.recorder.recovery_rates(), fmt)
     if out is not None:
         save_run(result, out, res.recorder.tables()["layers"], preset=preset)
         manifest = json.loads((out / "manifest.json").read_text())
         write_json(out / "manifest.json", {**manifest, "preset": preset, **res.manifest_extra()})
         write_json(out / "real_config.json", res.cfg.to_dict())
-        console.print(f"run written to {out}")
+        note(f"run written to {out}", fmt)

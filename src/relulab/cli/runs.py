@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
-
-from relulab.cli.common import console
+from relulab.cli.output import emit_table
 from relulab.sweeps.single import write_run
 from relulab.training.engine import TrainResult
 
@@ -21,13 +19,9 @@ def save_run(result: TrainResult, out: Path, layer_rows: list[dict], *, preset: 
               overrides=tuple((overrides or {}).items()), extra_rows=extra_rows)
 
 
-def print_run_table(result: TrainResult, title: str) -> None:
+def print_run_table(result: TrainResult, title: str, fmt: str = "auto") -> None:
     """Per seed: final train and eval loss, diverged or not."""
-    table = Table(title=title)
-    for col in ("seed", "train loss", "eval loss", "status"):
-        table.add_column(col)
-    for i, s in enumerate(result.seeds):
-        table.add_row(str(s), f"{float(result.train_loss[i]):.4g}",
-                      f"{float(result.eval_loss[i]):.4g}",
-                      "diverged" if bool(result.diverged[i]) else "ok")
-    console.print(table)
+    emit_table(["seed", "train loss", "eval loss", "status"],
+               [[int(s), float(result.train_loss[i]), float(result.eval_loss[i]),
+                 "diverged" if bool(result.diverged[i]) else "ok"]
+                for i, s in enumerate(result.seeds)], title, fmt, floatfmt=".4g")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from relulab.cli.common import console, resolve_device, user_errors
+from relulab.cli.common import CONFIG_HELP, base_config, console, resolve_device, user_errors
+from relulab.cli.output import FormatOpt, emit_table, note
 from relulab.config import ConfigError, parse_set_args, with_overrides
 from relulab.config.grid import DEFAULT_MAX_MEMBERS, SweepSpec, parse_grid
+from relulab.config.inputs import parse_seeds
 from relulab.config.presets import get_preset
 from relulab.experiments import DEMO_SWEEP
 
@@ -26,27 +25,12 @@ SetOpt = Annotated[list[str] | None, typer.Option(
 FolderArg = Annotated[Path, typer.Argument(help="sweep results folder")]
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    if isinstance(value, list):
-        items = [_cell(v) for v in value[:6]]
-        return "[" + ", ".join(items) + (", …" if len(value) > 6 else "") + "]"
-    return "" if value is None else str(value)
-
-
-def print_headline(root: Path, title: str) -> None:
+def print_headline(root: Path, title: str, fmt: str = "table") -> None:
+    """The headline numbers of a sweep (a drawn table by default: `make demo | tee` logs)."""
     from relulab.report import format_headline, headline
 
     cols, rows = format_headline(headline(root))
-    table = Table(title=title)
-    for i, col in enumerate(cols):
-        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    # piped output (make demo | tee) is not limited to rich's default 80 columns
-    out = console if console.is_terminal else Console(width=max(console.width, 120))
-    out.print(table)
+    emit_table(cols, rows, title, fmt)
 
 
 def _run(spec: SweepSpec, out: Path, executor: str, device: str, max_members: int,
@@ -123,12 +107,16 @@ def _check_cells(spec: SweepSpec, executor: str, device: str, batch_members: int
 
 @user_errors
 def sweep(
-    preset: Annotated[str, typer.Argument(help="config preset (see `relulab presets`)")],
-    out: Annotated[Path, typer.Option(help="results folder (resumed if it exists)")],
+    preset: Annotated[str | None, typer.Argument(
+        help="config preset (see `relulab presets`; synthetic ones), or --config")] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder (resumed if it exists)")
+                   ] = None,
+    config: Annotated[Path | None, typer.Option(help=CONFIG_HELP)] = None,
     grid: Annotated[list[str] | None, typer.Option(
         help="grid axis key=v1,v2,... (repeatable; list values use /, e.g. "
              "widths=50/75,10/15)")] = None,
-    seeds: Annotated[int, typer.Option(help="seeds per cell (0..S-1)")] = 4,
+    seeds: Annotated[str, typer.Option(
+        help="seeds per cell: N (0..N-1), A:B (A..B-1) or a list 1,5,9")] = "4",
     set_: SetOpt = None,
     executor: Annotated[str, typer.Option(
         help="where batches run: local (this process) | ray (one Ray task per batch)")
@@ -150,15 +138,20 @@ def sweep(
         help="also write final weights as safetensors")] = False,
     progress: ProgressOpt = True,
 ) -> None:
-    """Run (or resume) PRESET over a grid; every (cell, seed) is run once, in batches."""
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be positive, got {seeds}")
-    overrides = parse_set_args(set_ or [])
-    cfg = with_overrides(get_preset(preset), dict(overrides))
-    spec = SweepSpec(preset, cfg, parse_grid(grid or []), tuple(range(seeds)),
+    """Run (or resume) PRESET (or --config FILE) over a grid; every (cell, seed) is run
+    once, in batches."""
+    entry, base, items = base_config(preset, config, set_, default=None)
+    if base is None:
+        get_preset(entry.name)  # a real-data preset: says which commands take it
+    if out is None:
+        raise ConfigError("--out FOLDER is required")
+    seed_list = parse_seeds(seeds)
+    overrides = parse_set_args(items)
+    cfg = with_overrides(base, dict(overrides))
+    spec = SweepSpec(entry.name, cfg, parse_grid(grid or []), seed_list,
                      tuple(overrides.items()))
     options = _executor_options(executor, address, cpus_per_task, gpus_per_task, retries)
-    _check_cells(spec, executor, device, min(seeds, max_members))
+    _check_cells(spec, executor, device, min(len(seed_list), max_members))
     _run(spec, out, executor, device, max_members, save_weights, progress, options)
 
 
@@ -167,6 +160,9 @@ def query(
     folder: FolderArg,
     sql: Annotated[str, typer.Argument(help="DuckDB SQL over the views results, recovery")],
     to: Annotated[Path | None, typer.Option(help="write all rows to a .csv/.parquet")] = None,
+    limit: Annotated[int, typer.Option(help="rows printed (0: all; --to FILE writes all)")
+                     ] = QUERY_ROWS,
+    fmt: FormatOpt = "auto",
 ) -> None:
     """Run SQL over a sweep's Parquet files (views `results` and `recovery`)."""
     from relulab.results.query import export_query
@@ -177,14 +173,11 @@ def query(
         console.print(f"wrote {path}")
         return
     result = run_query(folder, sql)
-    table = Table(show_lines=False)
-    for name in result.column_names:
-        table.add_column(name, overflow="fold")
-    for row in result.slice(0, QUERY_ROWS).to_pylist():
-        table.add_row(*[_cell(v) for v in row.values()])
-    console.print(table)
-    if result.num_rows > QUERY_ROWS:
-        console.print(f"{result.num_rows} rows, first {QUERY_ROWS} shown (--to FILE for all)")
+    shown = result if limit <= 0 else result.slice(0, limit)
+    emit_table(result.column_names, [list(r.values()) for r in shown.to_pylist()], None, fmt)
+    if shown.num_rows < result.num_rows:
+        note(f"{result.num_rows} rows, first {shown.num_rows} shown (--limit 0 or --to FILE "
+             "for all)", fmt)
 
 
 @user_errors

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from relulab.config import (
     ConfigError,
@@ -22,9 +24,26 @@ NINE_WEIGHTS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
 
 @dataclass(frozen=True)
 class Preset:
+    """A named config. ``synthetic``: a :class:`RunConfig` (``train`` and ``sweep``);
+    ``real``: a teacher trained on a real data set (``train`` only), whose full config
+    (:class:`relulab.real.RealConfig`) ``loader`` (``"module:function"``) builds."""
+
     name: str
     summary: str
-    config: RunConfig
+    config: RunConfig | None = None
+    kind: Literal["synthetic", "real"] = "synthetic"
+    loader: str | None = None
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return ("train", "sweep") if self.kind == "synthetic" else ("train",)
+
+    def full_config(self) -> Any:
+        """The preset's config object (a RunConfig, or the real-data config)."""
+        if self.config is not None:
+            return self.config
+        module, _, name = (self.loader or "").partition(":")
+        return getattr(importlib.import_module(module), name)(self.name)
 
 
 def _luck(widths: tuple[int, ...], epochs: int = 40) -> RunConfig:
@@ -122,8 +141,38 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+_REAL = "relulab.real.config:get_real_preset"
+REAL_SUMMARIES = {
+    "real-digits-fc": "digits (8x8 -> 64 inputs) FC teacher 128-128-128 with BN, trained, pruned "
+                      "to 32-32-32 by activation; student 10x; a few minutes on 2 cores",
+    "real-digits-conv": "digits resized to 16x16, conv teacher 32-32 (3x3) with BN, pruned to "
+                        "8-8; student 10x",
+    "real-cifar10-fc": "CIFAR-10 (--data-root, binary version) FC teacher 512-512-512 with BN on "
+                       "3072 inputs, pruned to 64-64-64; student 10x",
+    "real-cifar10-conv": "CIFAR-10 (--data-root) conv teacher 64-64-64-64 (3x3, no padding) "
+                         "with BN on 3x32x32, pruned to 16-16-16-16; student 10x",
+}
+
+# every preset, synthetic and real: the registry the command line asks
+REGISTRY: dict[str, Preset] = {
+    **PRESETS,
+    **{name: Preset(name, summary, kind="real", loader=_REAL)
+       for name, summary in REAL_SUMMARIES.items()},
+}
+
+
+def find_preset(name: str) -> Preset:
+    """The registry's entry ``name`` (ConfigError naming the known presets otherwise)."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown preset '{name}' (known: {', '.join(REGISTRY)})")
+    return REGISTRY[name]
+
+
 def get_preset(name: str) -> RunConfig:
-    """The config of preset ``name`` (ConfigError naming the known presets otherwise)."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset '{name}' (known: {', '.join(PRESETS)})")
-    return PRESETS[name].config
+    """The config of synthetic preset ``name`` (ConfigError naming the known presets for an
+    unknown name, and the commands a real-data preset takes for one of those)."""
+    preset = find_preset(name)
+    if preset.config is None:
+        raise ConfigError(f"preset '{name}' trains a teacher on real data: "
+                          f"{' and '.join(preset.commands)} only")
+    return preset.config

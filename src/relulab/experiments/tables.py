@@ -37,8 +37,9 @@ def _f(x: float | None, digits: int = 2) -> str:
 
 
 def node_stats(root: str | os.PathLike, early: int = EARLY_EPOCH) -> dict[str, dict[str, Any]]:
-    """Per cell of layer 1: ``seeds``, ``early``/``end`` rates per teacher node, ``first``
-    (per node, the list of first-recovery epochs of the seeds that recover it)."""
+    """Per cell of layer 1: ``seeds``, ``early``/``end`` rates per teacher node (``early`` None
+    when epoch ``early`` was never recorded), ``first`` (per node, the list of first-recovery
+    epochs of the seeds that recover it)."""
     con = connect(root)
     try:
         rows = con.execute("""
@@ -62,7 +63,8 @@ def node_stats(root: str | os.PathLike, early: int = EARLY_EPOCH) -> dict[str, d
     for e in out.values():
         m = len(e["end"])
         e["seeds"] = len(e["seeds"])
-        e["early"] = [sum(e["early"].get(j, [])) / e["seeds"] for j in range(m)]
+        e["early"] = [sum(e["early"].get(j, [])) / e["seeds"] for j in range(m)] \
+            if e["early"] else None
         e["end"] = [sum(e["end"][j]) / e["seeds"] for j in range(m)]
         e["first"] = [e["first"].get(j, []) for j in range(m)]
         e.pop("_seen", None)
@@ -75,17 +77,19 @@ def _picks(m: int) -> list[int]:
 
 def recovery_table(root: str | os.PathLike, title: str, early: int = EARLY_EPOCH) -> Table:
     """Rates per cell: mean @early / end, nodes >= 50 %, picked nodes' rates and median
-    first-recovery epochs (never: –, with how many seeds recover the node)."""
+    first-recovery epochs (never: –, with how many seeds recover the node). An early epoch
+    that was never recorded (a run shorter than ``early`` epochs) shows as –."""
     stats = node_stats(root, early)
     rows = []
     for cell, e in stats.items():
         m = len(e["end"])
         picks = _picks(m)
-        mean = [sum(r) / m for r in (e["early"], e["end"])]
-        half = [sum(x >= 0.5 for x in r) for r in (e["early"], e["end"])]
+        mean = [_f(sum(r) / m, 3) if r is not None else "–" for r in (e["early"], e["end"])]
+        half = [str(sum(x >= 0.5 for x in r)) if r is not None else "–"
+                for r in (e["early"], e["end"])]
         first = [f"{statistics.median(e['first'][j]):g} ({len(e['first'][j])})"
                  if e["first"][j] else "– (0)" for j in picks]
-        rows.append([cell, str(e["seeds"]), f"{mean[0]:.3f} / {mean[1]:.3f}",
+        rows.append([cell, str(e["seeds"]), f"{mean[0]} / {mean[1]}",
                      f"{half[0]} / {half[1]} of {m}",
                      ", ".join(f"{e['end'][j]:.2f}" for j in picks),
                      ", ".join(first)])

@@ -24,6 +24,7 @@ from relulab.config import (
 from relulab.config.fields import _check, _check_types
 from relulab.config.ids import json_hash
 from relulab.config.overrides import _parse_scalar
+from relulab.config.presets import REAL_SUMMARIES
 
 
 @dataclass(frozen=True)
@@ -99,29 +100,22 @@ def _student_run(lr: float, epochs: int, multi: int, batch: int = 64) -> RunConf
                      optim=OptimConfig(name="sgd", lr=lr, batch_size=batch, epochs=epochs))
 
 
-REAL_PRESETS: dict[str, tuple[str, RealConfig]] = {
-    "real-digits-fc": (
-        "digits (8x8 -> 64 inputs) FC teacher 128-128-128 with BN, trained, pruned to 32-32-32 "
-        "by activation; student 10x; a few minutes on 2 cores",
-        RealConfig(run=_student_run(lr=0.02, epochs=100, multi=10))),
-    "real-digits-conv": (
-        "digits resized to 16x16, conv teacher 32-32 (3x3) with BN, pruned to 8-8; "
-        "student 10x",
-        RealConfig(kind="conv", image_size=16, widths=(32, 32), pruned_widths=(8, 8),
-                   run=_student_run(lr=0.01, epochs=30, multi=10))),
-    "real-cifar10-fc": (
-        "CIFAR-10 (--data-root, binary version) FC teacher 512-512-512 with BN on 3072 inputs, "
-        "pruned to 64-64-64; student 10x",
-        RealConfig(dataset="cifar10", image_size=32, widths=(512, 512, 512),
-                   pruned_widths=(64, 64, 64), teacher_epochs=20, finetune_epochs=5,
-                   run=_student_run(lr=0.01, epochs=40, multi=10))),
-    "real-cifar10-conv": (
-        "CIFAR-10 (--data-root) conv teacher 64-64-64-64 (3x3, no padding) with BN on 3x32x32, "
-        "pruned to 16-16-16-16; student 10x",
-        RealConfig(dataset="cifar10", kind="conv", image_size=32, widths=(64, 64, 64, 64),
-                   pruned_widths=(16, 16, 16, 16), teacher_epochs=20, finetune_epochs=5,
-                   run=_student_run(lr=0.01, epochs=40, multi=10))),
+_REAL_CONFIGS: dict[str, RealConfig] = {
+    "real-digits-fc": RealConfig(run=_student_run(lr=0.02, epochs=100, multi=10)),
+    "real-digits-conv": RealConfig(
+        kind="conv", image_size=16, widths=(32, 32), pruned_widths=(8, 8),
+        run=_student_run(lr=0.01, epochs=30, multi=10)),
+    "real-cifar10-fc": RealConfig(
+        dataset="cifar10", image_size=32, widths=(512, 512, 512), pruned_widths=(64, 64, 64),
+        teacher_epochs=20, finetune_epochs=5, run=_student_run(lr=0.01, epochs=40, multi=10)),
+    "real-cifar10-conv": RealConfig(
+        dataset="cifar10", kind="conv", image_size=32, widths=(64, 64, 64, 64),
+        pruned_widths=(16, 16, 16, 16), teacher_epochs=20, finetune_epochs=5,
+        run=_student_run(lr=0.01, epochs=40, multi=10)),
 }
+# the summaries live with the one preset registry (relulab.config.presets.REGISTRY)
+REAL_PRESETS: dict[str, tuple[str, RealConfig]] = {
+    name: (REAL_SUMMARIES[name], cfg) for name, cfg in _REAL_CONFIGS.items()}
 
 
 def get_real_preset(name: str) -> RealConfig:

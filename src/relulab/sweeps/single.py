@@ -52,7 +52,8 @@ def write_run(out: str | os.PathLike, result: Any, layer_rows: list[dict], *, pr
         store.write_manifest({
             "preset": preset, "grid": {}, "cells": {cell.name: cell.config_hash},
             "config_hash": json_hash(sorted({cell.name: cell.config_hash}.items())),
-            "source": "train",
+            "source": "train", "run_config_hash": cell.config_hash,
+            "seeds": [int(s) for s in result.seeds], "steps": result.steps,
             "runs": [{"command": command if command is not None else " ".join(sys.argv),
                       "started_at": timing["started_at"], "ended_at": iso_time(),
                       "status": "complete", "device": result.device, "executor": "train",

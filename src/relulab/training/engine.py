@@ -283,8 +283,8 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
     t0 = time.perf_counter()
     run = _setup(list(cfgs), list(seeds), device, source, nets, max_steps)
     every, spe = run.cfg.stats_every, run.cfg.steps_per_epoch
-    if resume is None:
-        _record(run, callbacks, epoch=0)
+    if resume is None:  # with no steps to take, the initial statistics are also the final ones
+        _record(run, callbacks, epoch=0, final=run.total == 0)
     else:
         run.load_state_dict(resume)
     t_loop = time.perf_counter()
@@ -307,8 +307,6 @@ def train_group(cfgs: Sequence[RunConfig], seeds: Sequence[int], *,
                 checkpoint(stopped.state)
             raise
     loop_seconds = time.perf_counter() - t_loop
-    if run.total == 0 and resume is None:
-        _record(run, callbacks, epoch=0, final=True)
     final_eval = run.eval_loss if run.eval_loss is not None else _eval_loss(run)
     return TrainResult(run.cfg, run.seeds, run.teacher, run.student, ~run.alive,
                        run.train_loss, final_eval, run.rows, run.step,
