@@ -1,8 +1,7 @@
 import json
 
-import pyarrow.parquet as pq
 import pytest
-from cli_checks import assert_train_refuses
+from cli_checks import assert_train_refuses, run_rows
 from typer.testing import CliRunner
 
 from relulab.cli import app
@@ -28,7 +27,7 @@ def test_train_smoke_writes_run(tmp_path):
     assert cfg["optim"]["lr"] == 0.02
     man = json.loads((out / "manifest.json").read_text())
     assert man["seeds"] == [0, 1] and man["device"] == "cpu" and "torch" in man["versions"]
-    rows = pq.read_table(out / "scalars.parquet").to_pylist()
+    rows = run_rows(out, "scalars")
     assert {r["seed"] for r in rows} == {0, 1}
     assert all(r["step"] == 30 for r in rows)
 

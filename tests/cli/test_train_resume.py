@@ -79,7 +79,7 @@ def test_signal_stops_with_checkpoint_and_resume_is_identical(sig, uninterrupted
     # in a pipe, messages go to stderr and stdout holds only tables
     assert "interrupted after step" in stderr and "--resume" in stderr
     assert "Traceback" not in stderr
-    assert not (out / "scalars.parquet").exists()  # the run is not finished
+    assert not (out / "results").exists()  # the run is not finished
     resumed = run(out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     same_outputs(uninterrupted, out)

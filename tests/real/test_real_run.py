@@ -1,9 +1,8 @@
 import json
 
-import pyarrow.parquet as pq
 import pytest
 import torch
-from cli_checks import assert_train_refuses
+from cli_checks import assert_train_refuses, run_rows
 from typer.testing import CliRunner
 
 from relulab.cli import app
@@ -73,7 +72,7 @@ def test_cli_real_digits_writes_and_reuses_teachers(tmp_path):
     assert not any(t["cached"] for t in man["teachers"])
     for s in (0, 1):
         assert (out / "teachers" / f"seed-{s}.safetensors").is_file()
-    rows = pq.read_table(out / "layers.parquet").to_pylist()
+    rows = run_rows(out)
     assert {r["layer"] for r in rows} == {1, 2, 3} and len(rows[0]["teacher_best_corr"]) == 4
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
@@ -97,7 +96,7 @@ def test_cli_real_cifar_conv_on_written_batches(cifar_root, tmp_path):
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["teacher"]["input_channels"] == 3 and cfg["teacher"]["image_size"] == 32
     assert cfg["data"]["train_size"] == 60 and cfg["data"]["eval_size"] == 12
-    rows = pq.read_table(tmp_path / "run" / "layers.parquet").to_pylist()
+    rows = run_rows(tmp_path / "run")
     assert {len(r["student_best_corr"]) for r in rows} == {4}  # 2 channels x multi 2
 
 

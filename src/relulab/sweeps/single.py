@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from relulab.config.grid import Batch, Cell, Grid, SweepSpec
-from relulab.config.ids import iso_time, json_hash
+from relulab.config.ids import iso_time
 from relulab.results.schema import result_rows
 from relulab.results.store import SweepStore, results_table, versions, write_json, write_parquet
 from relulab.sweeps.executors import batch_members, final_weights, final_weights_metadata
@@ -51,8 +51,9 @@ def write_run(out: str | os.PathLike, result: Any, layer_rows: list[dict], *, pr
                     if d]
         store.write_manifest({
             "preset": preset, "grid": {}, "cells": {cell.name: cell.config_hash},
-            "config_hash": json_hash(sorted({cell.name: cell.config_hash}.items())),
-            "source": "train", "run_config_hash": cell.config_hash,
+            "config_hash": cell.config_hash, "source": "train",
+            "run_config_hash": cell.config_hash, "device": result.device,
+            "versions": versions(),
             "seeds": [int(s) for s in result.seeds], "steps": result.steps,
             "runs": [{"command": command if command is not None else " ".join(sys.argv),
                       "started_at": timing["started_at"], "ended_at": iso_time(),
