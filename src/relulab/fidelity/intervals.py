@@ -19,7 +19,7 @@ import math
 from functools import cache
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 CONFIDENCE = 0.95
 POWER = 0.8
@@ -101,10 +101,16 @@ def fisher_power(pi1: float | np.ndarray, pi2: float, n1: int, n2: int,
     """Exact power of the two-sided Fisher test at ``alpha`` for true rates ``pi1`` (any shape)
     and ``pi2``, with ``n1`` and ``n2`` seeds: P(p < alpha), summed over every table."""
     reject = (fisher_pvalues(n1, n2) < alpha).astype(float)  # (n1+1, n2+1)
-    pi1 = np.asarray(pi1, dtype=float)
-    pmf1 = stats.binom.pmf(np.arange(n1 + 1), n1, pi1[..., None])  # (..., n1+1)
-    pmf2 = stats.binom.pmf(np.arange(n2 + 1), n2, pi2)  # (n2+1,)
-    return pmf1 @ reject @ pmf2
+    pmf1 = _binom_pmf(n1, np.asarray(pi1, dtype=float)[..., None])  # (..., n1+1)
+    return pmf1 @ (reject @ _binom_pmf(n2, np.asarray(pi2, dtype=float)))
+
+
+def _binom_pmf(n: int, p: np.ndarray) -> np.ndarray:
+    """Binomial probabilities of 0..n successes ``(..., n+1)`` for rates ``p (..., 1)`` (or a
+    scalar): scipy.stats.binom.pmf, computed in log space without its per-call overhead."""
+    k = np.arange(n + 1)
+    log_choose = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    return np.exp(log_choose + special.xlogy(k, p) + special.xlog1py(n - k, -p))
 
 
 def fisher_detectable(pi2: float, n1: int, n2: int, alpha: float, power: float = POWER,
