@@ -156,6 +156,11 @@ def _net(ws: list[Tensor]) -> Net:
     return Net("fc", (w1, w2), (b1, b2))
 
 
+def stream_dtype(cfg: Thm5Config) -> torch.dtype:
+    """float32 with the original's streams (the original runs in float32), else float64."""
+    return torch.float32 if cfg.streams == "original" else torch.float64
+
+
 def _loss_orig(y_t: Tensor, y_s: Tensor) -> Tensor:
     """The original's ``(pred − pred_s).norm() / N`` per run ``(S,)`` from outputs
     ``(S, N, c)``: ReLU on the outputs, Frobenius norm over the batch, divided by N."""
