@@ -200,14 +200,17 @@ def ssb(
 
 
 def _thm5_tables(res: t5.Thm5Result, threshold: float) -> None:
-    _table(f"Theorem 5 after {res.cfg.iters} steps ({res.cfg.update} update): fan-out row norms",
-           ("seed", "aligned min", "aligned max", "others median", "others max",
-            "others > 0.01", "final loss (½ mean)", "loss ‖E‖/B train", "eval"),
+    pairs = list(enumerate(zip(res.relevant, res.irrelevant, strict=True)))
+    _table(f"Theorem 5 after {res.cfg.iters} steps ({res.cfg.update} update, {res.cfg.streams} "
+           "streams): fan-out row norms",
+           ("seed", "aligned min", "aligned max", "others median", "others max", "others > 0.01"),
            [(str(s), f"{float(rel.min()):.3g}", f"{float(rel.max()):.3g}",
              f"{float(irr.median()):.3g}", f"{float(irr.max()):.3g}",
-             str(int((irr > 0.01).sum())), f"{float(res.loss[-1, s]):.3g}",
-             f"{float(res.loss_orig[-1, s]):.3g}", f"{float(res.eval_loss_orig[s]):.3g}")
-            for s, (rel, irr) in enumerate(zip(res.relevant, res.irrelevant, strict=True))])
+             str(int((irr > 0.01).sum()))) for s, (rel, irr) in pairs])
+    _table("Final losses: ½·mean Σ (y* − y)²; the original's ‖ReLU(Y*) − ReLU(Y)‖_F / N",
+           ("seed", "½ mean (batch)", "‖·‖/N batch", f"‖·‖/N eval ({t5.EVAL_SIZE})"),
+           [(str(s), f"{float(res.loss[-1, s]):.3g}", f"{float(res.loss_orig[-1, s]):.3g}",
+             f"{float(res.eval_loss_orig[s]):.3g}") for s, _ in pairs])
     rows, rho = t5.luck_table(res, threshold)
     _table(f"Theorem 4 'luck': initial angle vs steps until angle < {threshold:g}"
            f" (Spearman ρ = {rho:.2f})",
