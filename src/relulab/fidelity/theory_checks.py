@@ -186,7 +186,7 @@ def thm5_claims(quick: bool = True) -> list[Claim]:
     for name, ours in _thm5_figures(res).items():
         ref = ORIG_THM5[name]
         count = name.startswith("irrelevant rows")
-        fmt = "{:.0f}" if count else "{:.2g}"
+        fmt = "{:.0f}" if count else "{:.3g}"
         rule = "overlap ± 2" if count else f"overlap ×/÷ {ORIG_THM5_FACTOR:g}"
         claims.append(_claim(f"Theorem 5 as the original: {name}",
                              "–".join(fmt.format(v) for v in ours),
