@@ -88,6 +88,39 @@ def test_the_three_updates_are_different_runs():
     torch.testing.assert_close(runs[0].fan_out[0], runs[1].fan_out[0], rtol=0, atol=0)
 
 
+def test_original_streams_share_student_noise_and_data_across_runs():
+    """streams="original": the student's perturbation is the original's float32 torch.randn
+    stream from --seed in its (in+1, out) layout, shared by every run; only teachers differ."""
+    cfg = Thm5Config(streams="original", seed=232)
+    g = torch.Generator().manual_seed(7)
+    teacher, student = make_networks(cfg, 2, generator=g)
+    assert not torch.equal(teacher[0][0], teacher[0][1])
+    torch.testing.assert_close(student[0][0, 20:], student[0][1, 20:], rtol=0, atol=0)
+    noise = torch.randn(11, 40, generator=torch.Generator().manual_seed(232)).mT.double()
+    torch.testing.assert_close(student[0][0, 20:], 0.1 * noise[20:] / (0.1 * noise[20:]).norm(
+        dim=1, keepdim=True), rtol=1e-12, atol=1e-12)
+
+
+def test_original_loss_is_the_frobenius_norm_over_the_batch():
+    """loss_orig = ‖ReLU(Y*) − ReLU(Y)‖_F / B (not squared), recomputed from the networks."""
+    cfg = Thm5Config(iters=0, batch_size=8, streams="original", update="matrix_orig")
+    res = run_thm5(cfg, n_seeds=2, generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(232)
+    torch.randn(8, 10, generator=g)  # the batch the original draws before its loop
+    x = torch.randn(8, 10, generator=g).double()
+    teacher, student = make_networks(cfg, 2, generator=torch.Generator().manual_seed(3))
+    for s in range(2):
+        outs = []
+        for w1, w2 in ((teacher[0][s], teacher[1][s]), (student[0][s], student[1][s])):
+            h = (x @ w1[:, :-1].T + w1[:, -1]).relu()
+            outs.append((h @ w2[:, :-1].T + w2[:, -1]).relu())
+        want = (outs[0] - outs[1]).norm() / 8
+        assert float(res.loss_orig[0, s]) == pytest.approx(float(want), rel=1e-10)
+        half_mean = 0.5 * float(((outs[0] - outs[1]) ** 2).sum(1).mean())
+        assert float(res.loss[0, s]) != pytest.approx(float(want), rel=0.1)
+        assert half_mean <= float(res.loss[0, s]) * (1 + 1e-9)  # ReLU only removes error
+
+
 def test_bad_config():
     with pytest.raises(ConfigError):
         Thm5Config(update="sgd")  # type: ignore[arg-type]
@@ -95,6 +128,8 @@ def test_bad_config():
         Thm5Config(node_multi=0)
     with pytest.raises(ConfigError):
         Thm5Config(lr=0)
+    with pytest.raises(ConfigError):
+        Thm5Config(streams="numpy")  # type: ignore[arg-type]
 
 
 def test_luck_quartiles_group_rows_by_initial_angle():

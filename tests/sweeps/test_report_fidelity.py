@@ -9,16 +9,18 @@ import re
 import pytest
 from test_plots_report import hand_made_sweep
 
-from relulab.fidelity.claims import VALIDATE_FILE, Claim, write_claims
+from relulab.fidelity.claims import VALIDATE_FILE, Claim, fisher_claim, write_claims
 from relulab.report import build_report, has_sweep_results
 from relulab.report.fidelity import format_statistic
 from relulab.results.store import StoreError
 
 CLAIMS = [
     Claim("two-layer p=2, after 5 epochs", "node 3 successes", "30/32", "6/8",
-          "reference/original_two_layer_8seeds.json", "Fisher p", 0.61234, "p ≥ 0.01", True),
+          "reference/original_two_layer_32seeds.json", "Fisher p", 0.61234, "p ≥ 0.01", True,
+          0.1875, -0.1012, 0.3849, 0.25, 0.52, "inconclusive", 96, "needs 96 seeds"),
     Claim("theory", "Theorem 1 vs autograd", "0.91", "0.534155", "paper §4 <eq. 7>",
           "|diff|", math.nan, "|diff| ≤ 1e-6", False),
+    fisher_claim("two-layer p=0, final", "node 0 successes", (64, 64), (32, 32), "ref"),
 ]
 
 
@@ -44,17 +46,20 @@ def test_validate_result_alone_gives_a_fidelity_report(tmp_path):
     write_validate(tmp_path)
     assert not has_sweep_results(tmp_path)
     text = build_report(tmp_path).read_text()
-    assert "<h2>Fidelity</h2>" in text and "1 of 2 claims pass" in text
+    assert "<h2>Fidelity</h2>" in text
+    assert "3 claims: 1 agree, 1 differ, 1 inconclusive" in text
     assert "mode quick" in text and "2025-01-02T03:04:05" in text
     rows = fidelity_rows(text)
-    assert [cls for cls, _ in rows] == ["pass", "fail"]
+    assert [cls for cls, _ in rows] == ["inconclusive", "differs", "agrees"]
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for _, row in rows]
     assert cells[0] == ["two-layer p=2, after 5 epochs", "node 3 successes", "30/32", "6/8",
-                        "Fisher p = 0.612", "p ≥ 0.01", "PASS",
-                        "reference/original_two_layer_8seeds.json"]
-    assert cells[1][4:7] == ["|diff| = –", "|diff| ≤ 1e-6", "FAIL"]
-    assert cells[1][7] == "paper §4 &lt;eq. 7&gt;"  # escaped
-    assert re.search(r"tr\.fail td\{color:#b00020", text)  # FAIL rows drawn red
+                        "Fisher p = 0.612", "+0.188 [-0.101, +0.385]", "±0.25", "0.52",
+                        "inconclusive (≥ 96 seeds): needs 96 seeds",
+                        "reference/original_two_layer_32seeds.json"]
+    assert cells[1][4:9] == ["|diff| = –", "–", "|diff| ≤ 1e-6", "–", "differs"]
+    assert cells[1][9] == "paper §4 &lt;eq. 7&gt;"  # escaped
+    assert cells[2][5].startswith("+0 [-0.0") and cells[2][8] == "agrees"
+    assert re.search(r"tr\.differs td\{color:#b00020", text)  # differing rows drawn red
     # no sweep: no headline numbers, figures or configuration; versions of the validate run
     for absent in ("Headline numbers", "<h2>Figures</h2>", "<h2>Configuration</h2>", "preset"):
         assert absent not in text
@@ -70,8 +75,8 @@ def test_validate_result_beside_a_sweep_follows_the_headline(tmp_path):
     headline, fidelity, figures = (text.index(s) for s in (
         "<h2>Headline numbers</h2>", "<h2>Fidelity</h2>", "<h2>Figures</h2>"))
     assert headline < fidelity < figures
-    assert "m=2,multi=3,p=2" in text and "1 of 2 claims pass" in text
-    assert [cls for cls, _ in fidelity_rows(text)] == ["pass", "fail"]
+    assert "m=2,multi=3,p=2" in text and "1 differ" in text
+    assert [cls for cls, _ in fidelity_rows(text)] == ["inconclusive", "differs", "agrees"]
     assert text.count("data:image/png;base64,") == 4
 
 

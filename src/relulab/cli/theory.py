@@ -200,12 +200,17 @@ def ssb(
 
 
 def _thm5_tables(res: t5.Thm5Result, threshold: float) -> None:
-    _table(f"Theorem 5 after {res.cfg.iters} steps ({res.cfg.update} update): fan-out row norms",
-           ("seed", "aligned min", "aligned max", "others min", "others max", "final loss"),
+    pairs = list(enumerate(zip(res.relevant, res.irrelevant, strict=True)))
+    _table(f"Theorem 5 after {res.cfg.iters} steps ({res.cfg.update} update, {res.cfg.streams} "
+           "streams): fan-out row norms",
+           ("seed", "aligned min", "aligned max", "others median", "others max", "others > 0.01"),
            [(str(s), f"{float(rel.min()):.3g}", f"{float(rel.max()):.3g}",
-             f"{float(irr.min()):.3g}", f"{float(irr.max()):.3g}",
-             f"{float(res.loss[-1, s]):.3g}")
-            for s, (rel, irr) in enumerate(zip(res.relevant, res.irrelevant, strict=True))])
+             f"{float(irr.median()):.3g}", f"{float(irr.max()):.3g}",
+             str(int((irr > 0.01).sum()))) for s, (rel, irr) in pairs])
+    _table("Final losses: ½·mean Σ (y* − y)²; the original's ‖ReLU(Y*) − ReLU(Y)‖_F / N",
+           ("seed", "½ mean (batch)", "‖·‖/N batch", f"‖·‖/N eval ({t5.EVAL_SIZE})"),
+           [(str(s), f"{float(res.loss[-1, s]):.3g}", f"{float(res.loss_orig[-1, s]):.3g}",
+             f"{float(res.eval_loss_orig[s]):.3g}") for s, _ in pairs])
     rows, rho = t5.luck_table(res, threshold)
     _table(f"Theorem 4 'luck': initial angle vs steps until angle < {threshold:g}"
            f" (Spearman ρ = {rho:.2f})",
@@ -226,6 +231,9 @@ def thm5(
     lr: Annotated[float, typer.Option()] = T5.lr,
     init_std: Annotated[float, typer.Option(help="perturbation std")] = T5.init_std,
     batch_size: Annotated[int, typer.Option("--batchsize", help="minibatch")] = T5.batch_size,
+    streams: Annotated[str, typer.Option(help="original (as the original script: one float32 "
+        "torch stream from --seed for student and data, shared by all runs; default with "
+        "matrix_orig) | independent (each run its own)")] = "auto",
     threshold: Annotated[float, typer.Option(help="angle (rad) counted as converged")] =
         t5.LUCK_THRESHOLD,
     seed: SeedOpt = t5.SEED,
@@ -234,14 +242,16 @@ def thm5(
 ) -> None:
     """Theorem 5 (fan-out of teacher-less nodes -> 0) and Theorem 4 (closer nodes converge
     faster), two-layer, student started near the teacher."""
+    if streams == "auto":
+        streams = "original" if update == "matrix_orig" else "independent"
     cfg = T5(node_multi=node_multi, lr=lr, init_std=init_std, batch_size=batch_size,
-                        iters=iters, update=update)  # type: ignore[arg-type]
+             iters=iters, update=update, streams=streams, seed=seed)  # type: ignore[arg-type]
     if seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     _positive(threshold, "threshold")
     _check_figure(figure)
     res = t5.run_thm5(cfg, n_seeds=seeds, generator=generator(seed, 0, t5.STREAM),
-                      device=resolve_device(device))
+                      device=resolve_device(device), dtype=t5.stream_dtype(cfg))
     _thm5_tables(res, threshold)
     _draw(figure, lambda plots, path: plots.thm5_figure(res, path, threshold))
 

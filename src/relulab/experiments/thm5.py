@@ -12,6 +12,18 @@ Update (``Thm5Config.update``), all computed on the minibatch:
 - ``"matrix"``: the consistent matrix form, constant node kept (:attr:`LayerTerms.predicted`);
 - ``"exact"``: the true expected gradient E[g f̃ᵀ] of Theorem 1 (:attr:`LayerTerms.true_grad`).
 
+Random streams (``Thm5Config.streams``): ``"independent"`` draws each run's student and minibatches
+from ``generator``; ``"original"`` draws them as the original script does with ``--seed``: one
+float32 ``torch.randn`` stream seeded with :attr:`Thm5Config.seed` for the student's perturbation
+(shapes ``(d+1, n)`` then ``(n+1, c)``), restarted from the same seed for the data (one batch
+drawn before the loop, a 1024-sample eval batch every 100 steps), shared by every run; only the
+teachers differ between runs (the original draws its teacher before seeding).
+
+Losses: :attr:`Thm5Result.loss` is ½·mean over the batch of Σ_outputs (y* − y)²;
+:attr:`Thm5Result.loss_orig` is the original's printed ``loss``, ‖ReLU(Y*) − ReLU(Y)‖_F / B: the
+Frobenius norm (not squared) of the batch's output errors over the batch size, with the ReLU
+the original's forward applies to the output (its gradient treats the output as linear).
+
 Theorem 5 predicts the fan-out weights of the n − m student nodes without a teacher go to zero
 while the teacher-aligned ones converge; Theorem 4 that nodes starting closer to their teacher
 converge faster ("luck").
@@ -40,6 +52,9 @@ SEED = 232  # the original's --seed (root seed of STREAM)
 STREAM = "theory-thm5"  # rng stream of teachers, students and minibatches
 N_SEEDS = 1  # independent runs in one batch
 LUCK_THRESHOLD = 0.05  # angle (rad) to its teacher below which a node counts as converged
+STREAMS = ("independent", "original")
+EVAL_SIZE = 1024  # the original's --eval_batchsize
+EVAL_EVERY = 100  # the original draws (and evaluates) an eval batch every 100 steps
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,10 @@ class Thm5Config:
     # from H); "exact": true expected gradient (module docstring)
     update: Literal["matrix", "matrix_orig", "exact"] = "matrix"
     record_every: int = 100
+    # "independent": students and minibatches from the run's generator; "original": one
+    # float32 torch stream seeded with ``seed``, shared by all runs (module docstring)
+    streams: Literal["independent", "original"] = "independent"
+    seed: int = SEED  # the original's --seed (streams="original" only)
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "teacher_hidden", "output_dim", "node_multi", "batch_size",
@@ -69,6 +88,8 @@ class Thm5Config:
             raise ConfigError("lr must be > 0 and init_std >= 0")
         if self.update not in UPDATES:
             raise ConfigError(f"update must be matrix, matrix_orig or exact, got {self.update!r}")
+        if self.streams not in STREAMS:
+            raise ConfigError(f"streams must be independent or original, got {self.streams!r}")
 
     @property
     def student_hidden(self) -> int:
@@ -82,6 +103,8 @@ class Thm5Result:
     angles: Tensor  # (T, S, m) angle of student node j < m to teacher node j (augmented fan-in)
     fan_out: Tensor  # (T, S, n) L2 norm of each student hidden node's fan-out (over c outputs)
     loss: Tensor  # (T, S) minibatch loss ½ mean |y* − y|²
+    loss_orig: Tensor  # (T, S) the original's ‖ReLU(Y*) − ReLU(Y)‖_F / B on the minibatch
+    eval_loss_orig: Tensor  # (S,) the same on EVAL_SIZE fresh samples after the last step
 
     @property
     def relevant(self) -> Tensor:
@@ -114,8 +137,14 @@ def make_networks(cfg: Thm5Config, n_seeds: int, *, generator: torch.Generator,
             bias = torch.full((out, 1), -cfg.teacher_bias, dtype=dtype)
             teachers[i].append(_normalize_rows(torch.cat([w, bias], 1)))
     t1, t2 = torch.stack(teachers[0]), torch.stack(teachers[1])  # (S, m, d+1), (S, c, m+1)
-    s1 = torch.randn(n_seeds, n, d + 1, generator=generator, dtype=dtype) * cfg.init_std
-    s2 = torch.randn(n_seeds, c, n + 1, generator=generator, dtype=dtype) * cfg.init_std
+    if cfg.streams == "original":  # one float32 stream, the original's (in+1, out) layout
+        g = torch.Generator().manual_seed(cfg.seed)
+        s1 = torch.randn(d + 1, n, generator=g).mT.to(dtype).expand(n_seeds, n, d + 1)
+        s2 = torch.randn(n + 1, c, generator=g).mT.to(dtype).expand(n_seeds, c, n + 1)
+        s1, s2 = s1 * cfg.init_std, s2 * cfg.init_std
+    else:
+        s1 = torch.randn(n_seeds, n, d + 1, generator=generator, dtype=dtype) * cfg.init_std
+        s2 = torch.randn(n_seeds, c, n + 1, generator=generator, dtype=dtype) * cfg.init_std
     s1[:, :m] += t1  # perturb: student = teacher in the top-left block (+ bias)
     s2[:, :, :m] += t2[..., :m]
     s2[:, :, -1] += t2[..., -1]
@@ -127,32 +156,66 @@ def _net(ws: list[Tensor]) -> Net:
     return Net("fc", (w1, w2), (b1, b2))
 
 
+def stream_dtype(cfg: Thm5Config) -> torch.dtype:
+    """float32 with the original's streams (the original runs in float32), else float64."""
+    return torch.float32 if cfg.streams == "original" else torch.float64
+
+
+def _loss_orig(y_t: Tensor, y_s: Tensor) -> Tensor:
+    """The original's ``(pred − pred_s).norm() / N`` per run ``(S,)`` from outputs
+    ``(S, N, c)``: ReLU on the outputs, Frobenius norm over the batch, divided by N."""
+    return (y_t.relu() - y_s.relu()).flatten(1).norm(dim=1) / y_t.shape[1]
+
+
+class _Batches:
+    """Minibatches ``(S, B, d)``: from the run's generator, or the original's shared float32
+    stream (seeded with ``cfg.seed``; one batch drawn before the loop; an eval batch of
+    :data:`EVAL_SIZE` drawn every :data:`EVAL_EVERY` steps)."""
+
+    def __init__(self, cfg: Thm5Config, n_seeds: int, generator: torch.Generator,
+                 dtype: torch.dtype, device: torch.device | str) -> None:
+        self.cfg, self.s, self.dtype, self.device = cfg, n_seeds, dtype, device
+        self.original = cfg.streams == "original"
+        self.g = torch.Generator().manual_seed(cfg.seed) if self.original else generator
+        if self.original:
+            self.draw(cfg.batch_size)  # the original's X before its loop
+
+    def draw(self, n: int) -> Tensor:
+        d = self.cfg.input_dim
+        if self.original:
+            x = torch.randn(n, d, generator=self.g).to(self.dtype).expand(self.s, n, d)
+        else:
+            x = torch.randn(self.s, n, d, generator=self.g, dtype=self.dtype)
+        return x.to(self.device)
+
+    def after_step(self, step: int) -> None:
+        if self.original and step % EVAL_EVERY == 0:
+            self.draw(EVAL_SIZE)  # the original's periodic eval batch
+
+
 def run_thm5(cfg: Thm5Config, *, n_seeds: int = N_SEEDS, generator: torch.Generator,
              device: torch.device | str = "cpu",
              dtype: torch.dtype = torch.float64) -> Thm5Result:
-    """Train ``n_seeds`` students (one batch) and record angles and fan-out norms."""
+    """Train ``n_seeds`` students (one batch) and record angles, fan-out norms and losses."""
     if n_seeds < 1:
         raise ConfigError(f"n_seeds must be >= 1, got {n_seeds}")
     teacher_w, student_w = make_networks(cfg, n_seeds, generator=generator, dtype=dtype)
     teacher_w = [w.to(device) for w in teacher_w]
     student_w = [w.to(device) for w in student_w]
     teacher = _net(teacher_w)
+    batches = _Batches(cfg, n_seeds, generator, dtype, device)
     m = cfg.teacher_hidden
-    steps, angles, fan_out, losses = [], [], [], []
-
-    def record(step: int, batch_loss: Tensor) -> None:
-        steps.append(step)
-        angles.append(angle(student_w[0][:, :m], teacher_w[0]))
-        fan_out.append(student_w[1][..., :-1].norm(dim=1))
-        losses.append(batch_loss)
-
+    steps, angles, fan_out, losses, losses_orig = [], [], [], [], []
     for step in range(cfg.iters + 1):
-        x = torch.randn(n_seeds, cfg.batch_size, cfg.input_dim, generator=generator,
-                        dtype=dtype).to(device)
+        x = batches.draw(cfg.batch_size)
         student = _net(student_w)
         if step % cfg.record_every == 0 or step == cfg.iters:
-            err = predict(teacher, x) - predict(student, x)
-            record(step, 0.5 * err.pow(2).sum(-1).mean(-1))
+            y_t, y_s = predict(teacher, x), predict(student, x)
+            steps.append(step)
+            angles.append(angle(student_w[0][:, :m], teacher_w[0]))
+            fan_out.append(student_w[1][..., :-1].norm(dim=1))
+            losses.append(0.5 * (y_t - y_s).pow(2).sum(-1).mean(-1))
+            losses_orig.append(_loss_orig(y_t, y_s))
         if step == cfg.iters:
             break
         terms = expectations(teacher, student, x)
@@ -160,8 +223,11 @@ def run_thm5(cfg: Thm5Config, *, n_seeds: int = N_SEEDS, generator: torch.Genera
             delta = {"matrix": t.predicted, "matrix_orig": t.predicted_orig,
                      "exact": t.true_grad}[cfg.update]
             student_w[i] = _normalize_rows(student_w[i] + cfg.lr * delta)
+        batches.after_step(step)
+    x_eval = batches.draw(EVAL_SIZE)
+    eval_loss = _loss_orig(predict(teacher, x_eval), predict(_net(student_w), x_eval))
     return Thm5Result(cfg, torch.tensor(steps), torch.stack(angles), torch.stack(fan_out),
-                      torch.stack(losses))
+                      torch.stack(losses), torch.stack(losses_orig), eval_loss)
 
 
 @dataclass(frozen=True)

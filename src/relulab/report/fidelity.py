@@ -1,5 +1,7 @@
 """The report's "Fidelity" section: the claims of a ``relulab validate`` result
-(``validate.json``, see :mod:`relulab.fidelity.claims`) as one table with a verdict per row.
+(``validate.json``, see :mod:`relulab.fidelity.claims`) as one table: per row the test, the
+difference with its 95 % interval, the equivalence margin, the 80 %-power detectable difference
+and the verdict (agrees / differs / inconclusive).
 
 ``relulab.fidelity.claims`` (and with it scipy) is imported only when a report is built."""
 
@@ -16,12 +18,14 @@ from relulab.results.store import StoreError
 
 FIDELITY_STYLE = """
 .fidelity td{text-align:left}.fidelity td.num{text-align:right}
-.fidelity tr.fail td{color:#b00020;font-weight:600}.fidelity td.verdict{font-weight:600}
-.fidelity tr.pass td.verdict{color:#1b7a2e}.summary{font-weight:600}.summary.fail{color:#b00020}
+.fidelity tr.differs td{color:#b00020;font-weight:600}.fidelity td.verdict{font-weight:600}
+.fidelity tr.agrees td.verdict{color:#1b7a2e}.fidelity tr.inconclusive td.verdict{color:#9a6700}
+.summary{font-weight:600}.summary.fail{color:#b00020}
 """
 
-COLUMNS = ["group", "claim", "relulab", "reference", "statistic", "criterion", "verdict",
-           "source"]
+COLUMNS = ["group", "claim", "relulab", "reference", "statistic", "difference [95 % CI]",
+           "margin", "detectable (80 % power)", "verdict", "source"]
+VERDICTS = ("agrees", "differs", "inconclusive")
 
 
 def validate_path(root: str | os.PathLike) -> Path:
@@ -65,23 +69,33 @@ def run_line(meta: dict[str, Any]) -> str:
 
 
 def summary(meta: dict[str, Any], claims: Sequence[Any]) -> str:
-    """``"3 of 4 claims pass (mode quick, 2024-05-01T10:00:00, 12 s)"``."""
-    passed = sum(1 for c in claims if c.passed)
+    """``"4 claims: 2 agree, 1 differ, 1 inconclusive (mode quick, 2024-05-01T10:00:00,
+    12 s)"``."""
+    n = {v: sum(1 for c in claims if c.verdict == v) for v in VERDICTS}
     run = run_line(meta)
-    return f"{passed} of {len(claims)} claims pass" + (f" ({run})" if run else "")
+    return (f"{len(claims)} claims: {n['agrees']} agree, {n['differs']} differ, "
+            f"{n['inconclusive']} inconclusive" + (f" ({run})" if run else ""))
 
 
 def claim_cells(claim: Any) -> list[str]:
     """The text of one table row, in :data:`COLUMNS` order."""
+    from relulab.fidelity.claims import (
+        detectable_text,
+        interval_text,
+        margin_text,
+        verdict_text,
+    )
+
+    verdict = verdict_text(claim) + (f": {claim.note}" if claim.note else "")
     return [claim.group, claim.name, claim.relulab, claim.reference,
-            format_statistic(claim.statistic, claim.value), claim.criterion,
-            "PASS" if claim.passed else "FAIL", claim.source]
+            format_statistic(claim.statistic, claim.value), interval_text(claim),
+            margin_text(claim), detectable_text(claim), verdict, claim.source]
 
 
 def fidelity_section(meta: dict[str, Any], claims: Sequence[Any]) -> str:
-    """The "Fidelity" section: a one-line summary and the claims table, FAIL rows marked with
-    class ``fail`` (red)."""
-    ok = all(c.passed for c in claims)
+    """The "Fidelity" section: a one-line summary and the claims table, each row's class its
+    verdict (``differs`` rows red)."""
+    ok = not any(c.verdict == "differs" for c in claims)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     rows = []
     for claim in claims:
@@ -89,13 +103,16 @@ def fidelity_section(meta: dict[str, Any], claims: Sequence[Any]) -> str:
         for col, text in zip(COLUMNS, claim_cells(claim), strict=True):
             cls = {"statistic": " class='num'", "verdict": " class='verdict'"}.get(col, "")
             cells.append(f"<td{cls}>{html.escape(str(text))}</td>")
-        rows.append(f"<tr class='{'pass' if claim.passed else 'fail'}'>{''.join(cells)}</tr>")
+        rows.append(f"<tr class='{claim.verdict}'>{''.join(cells)}</tr>")
     return "\n".join([
         "<h2>Fidelity</h2>",
         f"<p class='summary{'' if ok else ' fail'}'>{html.escape(summary(meta, claims))}</p>",
         "<p class='note'>relulab's values next to reference values (the original code's runs, "
-        "the paper); statistic: the test and its value; verdict: whether the criterion holds."
-        "</p>",
+        "the paper); statistic: the test and its value; difference: relulab − reference with "
+        "its 95 % interval (Newcombe for rates, Welch for means); margin: the equivalence "
+        "margin (exact rows: the pass rule); detectable: the smallest difference the test "
+        "finds with 80 % power at α = 0.01; verdict: agrees (interval inside the margin), "
+        "differs (the test rejects), inconclusive (neither: too few seeds).</p>",
         f"<table class='fidelity'><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>",
     ])
