@@ -36,7 +36,7 @@ P0_MIN_RATE = 0.95  # p = 0: every teacher node recovered in at least this share
 
 @cache
 def load_reference(name: str) -> dict[str, Any]:
-    """A reference file shipped with relulab (copied from shared/reference; see its README)."""
+    """A reference file shipped with relulab (outputs of the original code; see its README)."""
     text = resources.files("relulab.fidelity").joinpath("reference", name).read_text()
     return json.loads(text)
 
