@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from relulab import get_preset, with_overrides
-from relulab.training.engine import build, train
+from relulab.training.engine import train
+from relulab.training.setup import build
 
 
 def sync(device: torch.device) -> None:

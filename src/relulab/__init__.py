@@ -25,7 +25,7 @@ _EXPORTS = {
     "StudentConfig": "relulab.config", "TeacherConfig": "relulab.config",
     "with_overrides": "relulab.config",
     "StatsContext": "relulab.training.engine", "TrainResult": "relulab.training.engine",
-    "build": "relulab.training.engine", "train": "relulab.api", "load": "relulab.api",
+    "build": "relulab.training.setup", "train": "relulab.api", "load": "relulab.api",
     "sweep": "relulab.api", "Results": "relulab.api", "Grid": "relulab.config.grid",
     "Net": "relulab.nets.networks", "forward": "relulab.nets.networks",
     "predict": "relulab.nets.networks",

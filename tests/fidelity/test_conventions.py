@@ -11,8 +11,9 @@ from relulab.data import FiniteStream, ReplacementStream, draw
 from relulab.nets.networks import forward
 from relulab.rng import generator as rng_generator
 from relulab.training import fused, optim
-from relulab.training.engine import build, train
+from relulab.training.engine import train
 from relulab.training.optim import loss_and_grads, loss_scale
+from relulab.training.setup import build
 
 
 def two_layer(**over):

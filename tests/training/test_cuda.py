@@ -23,7 +23,7 @@ def test_cuda_matches_cpu(preset):
 
 def test_cuda_nan_isolation():
     cfg = with_overrides(get_preset("demo"), {"epochs": "1", "steps_per_epoch": "20"})
-    from relulab.training.engine import build
+    from relulab.training.setup import build
 
     teacher, student, _ = build(cfg, [0, 1], device="cuda")
     student.weights[0][0].fill_(1e30)
@@ -48,7 +48,7 @@ def test_cuda_streams_and_float32_statistics_match_cpu(sampling):
         assert torch.equal(cpu.next()[0], gpu.next()[0].cpu())
     cfg = with_overrides(get_preset("demo"), {"epochs": "1", "steps_per_epoch": "50"})
     res = train(cfg, [0, 1], device="cpu")
-    from relulab.training.engine import build
+    from relulab.training.setup import build
 
     _, _, src = build(cfg, [0, 1])
     ev = src.eval_inputs()
@@ -64,7 +64,7 @@ def test_cuda_working_storage_step_matches_cpu(preset):
     device, float64, over several steps."""
     from relulab.nets.networks import forward
     from relulab.training import fused
-    from relulab.training.engine import build
+    from relulab.training.setup import build
 
     cfg = with_overrides(get_preset(preset), {"dtype": "float64"})
     teacher, student, src = build(cfg, [0, 1, 2])

@@ -7,8 +7,9 @@ from torch import nn
 from relulab import get_preset, with_overrides
 from relulab.nets.networks import forward
 from relulab.training import engine, fused
-from relulab.training.engine import build, train, train_group
+from relulab.training.engine import train, train_group
 from relulab.training.optim import loss_and_grads
+from relulab.training.setup import build
 
 
 def small(preset: str = "demo", **over):

@@ -99,7 +99,7 @@ def test_objective_scale_and_per_seed_mse(generator):
 def test_chunked_loss_equals_the_loss_of_the_whole_output(loss, budget, over):
     from relulab import get_preset, with_overrides
     from relulab.nets.networks import predict
-    from relulab.training.engine import build
+    from relulab.training.setup import build
 
     cfg = with_overrides(get_preset("luck-fc-small"),
                          {"multi": "2", "data.eval_size": "37", **over})

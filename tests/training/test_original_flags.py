@@ -16,7 +16,8 @@ from relulab.nets.teachers import draw_teacher_weights
 from relulab.rng import generator
 from relulab.threads import one_thread
 from relulab.training import fused
-from relulab.training.engine import build, train
+from relulab.training.engine import train
+from relulab.training.setup import build
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 

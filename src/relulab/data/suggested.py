@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -85,3 +86,36 @@ def training_set(cfgs: list[RunConfig], seeds: list[int], teacher: Net,
         [c.data.std for c in cfgs], [(c.data.alpha_mean, c.data.alpha_width) for c in cfgs],
         gens)
     return x.to(device=like.device, dtype=like.dtype)
+
+
+class SuggestedSource:
+    """A data source whose training set is the theory-suggested one of each member's teacher
+    (``data.kind = theory_suggested``), around the source ``inner`` that gives the eval set
+    and the batch streams: the teacher-dependent training set plugs in as any data source
+    does (:class:`relulab.data.DataSource`)."""
+
+    def __init__(self, inner: Any, cfgs: list[RunConfig], seeds: list[int], teacher: Net):
+        self.inner, self.cfgs, self.seeds, self.teacher = inner, cfgs, seeds, teacher
+        self.input_shape = inner.input_shape
+        self._eval: Tensor | None = None
+
+    def eval_inputs(self) -> Tensor:
+        if self._eval is None:
+            self._eval = self.inner.eval_inputs()
+        return self._eval
+
+    def train_inputs(self) -> Tensor | None:
+        return training_set(self.cfgs, self.seeds, self.teacher, self.inner.train_inputs,
+                            self.eval_inputs())
+
+    def stream(self, batch_size: int, train_x: Tensor | None = None,
+               targets: Tensor | None = None) -> Any:
+        return self.inner.stream(batch_size, train_x, targets)
+
+
+def with_teacher(source: Any, cfgs: list[RunConfig], seeds: list[int], teacher: Net) -> Any:
+    """``source`` itself, or the :class:`SuggestedSource` around it when the members train on
+    the theory-suggested set of their teachers."""
+    if cfgs[0].data.kind != "theory_suggested":
+        return source
+    return SuggestedSource(source, cfgs, seeds, teacher)

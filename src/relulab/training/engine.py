@@ -27,8 +27,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from relulab.config import RunConfig
-from relulab.data import DataSource, SyntheticSource
-from relulab.data.suggested import training_set
+from relulab.data import DataSource, SyntheticSource, suggested
 from relulab.nets import rules as student_rules
 from relulab.nets.networks import Net
 from relulab.training import fused, optim, path
@@ -38,16 +37,13 @@ from relulab.training.epoch_grads import EpochGradNorms
 from relulab.training.optim import loss_and_grads, loss_chunked, loss_scale
 from relulab.training.run import Run
 from relulab.training.setup import (
-    build,
-    build_group,
     check_group,
     check_memory,
     draw_nets,
     predict_chunked,
 )
 
-__all__ = ["Interrupted", "StatsContext", "TrainResult", "build", "build_group", "train",
-           "train_group"]
+__all__ = ["Interrupted", "StatsContext", "TrainResult", "train", "train_group"]
 
 
 CheckpointFn = Callable[[TrainState], None]
@@ -138,8 +134,9 @@ def _setup(cfgs: list[RunConfig], seeds: list[int], device: torch.device | str,
     else:
         teacher, student = nets[0], nets[1].detached()
     student, rules = student_rules.prepare(cfgs[0].student, student)
+    src = suggested.with_teacher(src, cfgs, seeds, teacher)  # a teacher-dependent training set
     eval_x = src.eval_inputs()
-    train_x = training_set(cfgs, seeds, teacher, src.train_inputs, eval_x)
+    train_x = src.train_inputs()
     train_y = None if train_x is None else predict_chunked(teacher, train_x)
     cfg, o = cfgs[0], cfgs[0].optim
     opt = optim.apply_if_finite(optim.from_config(o))
