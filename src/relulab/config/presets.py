@@ -1,4 +1,4 @@
-"""Named configs reproducing paper settings (see shared PAPERS.md §2–4)."""
+"""Named configs reproducing paper settings (docs/conventions.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from relulab.config import (
 )
 
 # the Luck Matters code correlates its first 3 training minibatches (192 samples) for the winner
-# ranks' initial order (PAPERS.md §4); relulab keeps the whole eval set for rho-bar
+# ranks' initial order (docs/conventions.md); relulab keeps the whole eval set for rho-bar
 LUCK_STATS = StatsConfig(train_samples=192)
 NINE_WEIGHTS = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -71,7 +71,7 @@ def with_lr(cfg: RunConfig, lr: float) -> RunConfig:
 
 
 def _spec_two_layer() -> RunConfig:
-    """The two-layer original (PAPERS.md §3–4): hand-written update = ½·Σ_outputs loss, float64,
+    """The two-layer original (docs/conventions.md): hand-written update = ½·Σ_outputs loss, float64,
     minibatches drawn with replacement, teacher bias −0.1 on both layers, W1 fan-in normalized."""
     return RunConfig(
         teacher=TeacherConfig(
@@ -87,7 +87,7 @@ def _spec_two_layer() -> RunConfig:
 
 
 def _spec_multilayer(scale_down: float = 0.1) -> RunConfig:
-    """``conf/config_multilayer.yaml`` + README command (PAPERS.md §3): full shuffled passes over
+    """``conf/config_multilayer.yaml`` + README command (docs/conventions.md): full shuffled passes over
     200,000 samples, ``nn.MSELoss``, bias tuning and output standardization."""
     return RunConfig(
         teacher=TeacherConfig(

@@ -1,4 +1,4 @@
-"""The theory-suggested training set of Student Specialization (PAPERS.md §4, the two-layer
+"""The theory-suggested training set of Student Specialization (docs/conventions.md, the two-layer
 original's ``theory_suggest_train``): points on every teacher node's boundary and their shifts
 along the node's normal, which replaces the Gaussian training set (the eval set stays Gaussian).
 

@@ -1,5 +1,5 @@
 """Tian 2017 experiments on the population gradient: single-ReLU convergence and spontaneous
-symmetry breaking (PAPERS.md §1). Many initial conditions run as one batch.
+symmetry breaking (docs/theory.md). Many initial conditions run as one batch.
 
 The module constants are the defaults of ``relulab theory converge`` and ``relulab theory ssb``.
 """

@@ -1,4 +1,4 @@
-"""Luck Matters' matrix form along a training run (PAPERS.md §2): at init and after every
+"""Luck Matters' matrix form along a training run (docs/theory.md): at init and after every
 epoch of a deep fc student trained by the engine, the matrix-form prediction of the update
 ``H*W̃*L*ᵀ − HW̃Lᵀ`` (:func:`relulab.theory.matrix_form.expectations`, the consistent form) is
 compared with the actual expected gradient ``E[g_l f̃_{l−1}ᵀ]`` (Theorem 1 on the same samples,

@@ -1,5 +1,5 @@
 """Tian 2017 theory against simulation: SGD with fresh samples vs the population gradient flow
-from the SAME initial weights (PAPERS.md §1).
+from the SAME initial weights (docs/theory.md).
 
 Network ``g(x; W) = Σ_j σ(w_jᵀx)`` (output weights fixed to 1, no bias), ``x ~ N(0, I_d)``,
 loss ``J(W) = ½ E_x[(g(x; W) − g(x; W*))²]``. SGD takes ``W ← W − η ĝ`` with ĝ the gradient of

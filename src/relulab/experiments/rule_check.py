@@ -1,4 +1,4 @@
-"""Luck Matters Theorem 1 and its matrix form, checked (PAPERS.md §2):
+"""Luck Matters Theorem 1 and its matrix form, checked (docs/theory.md):
 
 1. the recursive gradient rule vs autograd, at every node layer of random deep fc teacher/student
    pairs (Theorem 1 is exact per sample, so the error is float64 round-off);

@@ -1,6 +1,6 @@
 """Tian 2017 §5: the critical points of the symmetric dynamics (W* = I_K), read as the paper
 does: global minima, the diagonal saddle x⁺, and off-diagonal points that are minima of the 2-D
-reduced loss (spurious in the full K·K space only if they stay minima there) (PAPERS.md §1).
+reduced loss (spurious in the full K·K space only if they stay minima there) (docs/theory.md).
 
 The points come from :func:`relulab.theory.symmetric.critical_points` (Newton, float64), so their
 coordinates are exact to ~1e-11; the tolerances below only need to separate the kinds of point.

@@ -1,5 +1,5 @@
 """Student Specialization (Tian 2020) two-layer sweep: recovery rate vs teacher node index,
-per fan-out decay p, for each (m, multi) (PAPERS.md §3–4), and its reduced demo."""
+per fan-out decay p, for each (m, multi) (docs/conventions.md), and its reduced demo."""
 
 from __future__ import annotations
 

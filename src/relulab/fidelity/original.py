@@ -1,4 +1,4 @@
-"""relulab against the original code's recorded outputs (``reference/``, PAPERS.md §4).
+"""relulab against the original code's recorded outputs (``reference/``, docs/conventions.md).
 
 Each check runs relulab with the settings of one reference file and compares, claim by claim:
 per-node success counts (Fisher exact), per-layer ρ̄ and log losses (Welch). Different random

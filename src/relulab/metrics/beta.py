@@ -8,7 +8,7 @@ derivative of the output with respect to layer l's activations through the gates
 ``D = E[f' f'ᵀ]``, ``diag H = E[f'_k²] · E[β_kk]``. The multilayer L-shape plots
 ``sqrt(diag E[β_kk])`` against a node's best correlation; for the top hidden layer it is the
 fan-out norm. Gates are the ReLU gates (BatchNorm, if any, is not differentiated through: the
-original's convention, PAPERS.md §4).
+original's convention, docs/conventions.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the original code does to the student besides the gradient step (PAPERS.md §4):
+"""What the original code does to the student besides the gradient step (docs/conventions.md):
 renormalization, no biases, frozen layers. Applied once at init and after every update, on both
 the fused and the autograd path of :mod:`relulab.training.engine`, in this order:
 

@@ -7,7 +7,7 @@ written as PNG and SVG.
 - ``recovery_layer{l}``: successful recovery rate (fraction of seeds in which some student node
   has eval correlation > ``RECOVERY_THRESHOLD`` = 0.95 with teacher node j; the ``recovery`` view
   of :mod:`relulab.results.query`) vs teacher node index j, after ~5 epochs (dotted) and at the end
-  (solid). Student Specialization Fig. (PAPERS.md §3–4).
+  (solid). Student Specialization Fig. (docs/conventions.md).
 - ``lshape_layer{l}``: per student node, best correlation with a teacher node (x) vs the L2 norm
   of its fan-out weights (y), at the end ("L-shape").
 - ``rho``: per layer, rho-bar over epochs, median over seeds with a 10–90 % seed band (Luck

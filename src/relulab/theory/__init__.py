@@ -1,4 +1,4 @@
-"""Theory as code: the papers' closed forms, reduced dynamics and gradient rules (PAPERS.md §1–2).
+"""Theory as code: the papers' closed forms, reduced dynamics and gradient rules (docs/theory.md–2).
 
 Pure functions on float64 tensors, batched over leading axes; independent of the training engine.
 The experiments built on them live in :mod:`relulab.experiments`, their figures in

@@ -1,6 +1,6 @@
 """Luck Matters §3: the matrix form of the expected gradient and how good its decoupling is.
 
-For weight layer l (node layer l−1 → l; augmented with the constant node, PAPERS.md §2):
+For weight layer l (node layer l−1 → l; augmented with the constant node, docs/theory.md):
 
 .. math::
     L*_{kk°} = E[f_k f_{k°}],   D*_{jj°} = E[f'_j f'_{j°}],   β* = E[β*(x)],   H* = D* ∘ β*

@@ -1,6 +1,6 @@
 """Tian 2017 (arXiv 1703.00560): the analytical population gradient of a two-layer ReLU net.
 
-Network ``g(x; W) = Σ_j σ(w_jᵀx)``, ``x ~ N(0, I_d)``, teacher rows ``w*_k`` (PAPERS.md §1).
+Network ``g(x; W) = Σ_j σ(w_jᵀx)``, ``x ~ N(0, I_d)``, teacher rows ``w*_k`` (docs/theory.md).
 Shapes: students ``W (..., K, d)``, teachers ``W_star (..., M, d)`` (``K ≠ M`` allowed), leading
 axes broadcast. Everything follows the inputs' device and dtype (use float64 for theory).
 

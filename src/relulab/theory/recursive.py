@@ -10,7 +10,7 @@ With g_j the negative loss gradient at node j's pre-activation, ℓ = ½|y* − 
 
 starting from β* = β = I at the linear top layer (f' = 1 there). It is exact because a (Leaky)
 ReLU is positively homogeneous, f = f'·z. Biases: every layer gets a constant-1 node (gate 1)
-and augmented weights ``[[W, b], [0, 1]]`` (PAPERS.md §2), so β has one extra row and column.
+and augmented weights ``[[W, b], [0, 1]]`` (docs/theory.md), so β has one extra row and column.
 
 Layer indices: node layer 0 is the input, 1..L the hidden layers, L+1 the output. Nets are
 :class:`relulab.nets.networks.Net` (fc, no BatchNorm) with S stacked seeds; inputs ``x (S, N, d)``.

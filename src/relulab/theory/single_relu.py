@@ -1,5 +1,5 @@
 """Tian 2017 closed forms for one ReLU (K = 1): the convergent region Ω and the paper's
-(1 − ε)/2 bound on the chance of starting in it (PAPERS.md §1)."""
+(1 − ε)/2 bound on the chance of starting in it (docs/theory.md)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Teacher ``W* = I_K`` (d = K); students ``w_j = x e_j + y Σ_{k≠j} e_k``, i.e.
 form, so the flow reduces to a 2-D ODE in (x, y). We derive that field numerically from
 :func:`relulab.theory.population.grad` (and check the family is invariant) instead of
 transcribing the paper's closed form; the paper's diagonal saddle (all students equal) is
-``x⁺ = ((π − t) + √K sin t)/(πK)``, ``t = arccos(1/√K)`` (PAPERS.md §1).
+``x⁺ = ((π − t) + √K sin t)/(πK)``, ``t = arccos(1/√K)`` (docs/theory.md).
 
 Critical points are found by damped Newton from a grid of starts (batched), deduplicated, and
 classified by the eigenvalues of both the 2-D Hessian of ``J(x, y)`` and the full K·K Hessian of
