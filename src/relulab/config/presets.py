@@ -71,8 +71,9 @@ def with_lr(cfg: RunConfig, lr: float) -> RunConfig:
 
 
 def _spec_two_layer() -> RunConfig:
-    """The two-layer original (docs/conventions.md): hand-written update = ½·Σ_outputs loss, float64,
-    minibatches drawn with replacement, teacher bias −0.1 on both layers, W1 fan-in normalized."""
+    """The two-layer original (docs/conventions.md): hand-written update = ½·Σ_outputs loss,
+    float64, minibatches drawn with replacement, teacher bias −0.1 on both layers, W1 fan-in
+    normalized."""
     return RunConfig(
         teacher=TeacherConfig(
             input_dim=100, widths=(10,), output_dim=50, weight_choices=NINE_WEIGHTS,
@@ -87,8 +88,8 @@ def _spec_two_layer() -> RunConfig:
 
 
 def _spec_multilayer(scale_down: float = 0.1) -> RunConfig:
-    """``conf/config_multilayer.yaml`` + README command (docs/conventions.md): full shuffled passes over
-    200,000 samples, ``nn.MSELoss``, bias tuning and output standardization."""
+    """``conf/config_multilayer.yaml`` + README command (docs/conventions.md): full shuffled passes
+    over 200,000 samples, ``nn.MSELoss``, bias tuning and output standardization."""
     return RunConfig(
         teacher=TeacherConfig(
             input_dim=20, widths=(50, 75, 100, 125), output_dim=100,

@@ -1,5 +1,6 @@
 """Luck Matters Theorems 4–5 as an experiment: the original ``test_multilayer.py --perturb
---node_multi 2 --lr 0.05 --init_std 0.1 --batchsize 64`` matrix-version network (docs/conventions.md).
+--node_multi 2 --lr 0.05 --init_std 0.1 --batchsize 64`` matrix-version network
+(docs/conventions.md).
 
 Two-layer teacher d → m → c (defaults 10 → 20 → 30, the script's ``ks``), student d → n = multi·m
 → c. Inputs x ~ N(0, I_d) with a ones column (the bias), fresh minibatch every step. Every

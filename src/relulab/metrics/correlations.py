@@ -1,4 +1,5 @@
-"""Pearson correlation of every student node with every teacher node (docs/theory.md, docs/conventions.md).
+"""Pearson correlation of every student node with every teacher node (docs/theory.md,
+docs/conventions.md).
 
 Convention of the original code: over the samples, each node's activation column is
 mean-subtracted and divided by its L2 norm (+1e-10); the correlation matrix is the product of the

@@ -2,7 +2,8 @@
 
 - Threshold counts: number of teacher nodes whose best (greedy) student correlation exceeds each
   threshold (the original code's "matched at thresholds").
-- Recovery (success) rate (Student Specialization, docs/conventions.md): teacher node j is recovered in
+- Recovery (success) rate (Student Specialization, docs/conventions.md): teacher node j is
+recovered in
   a seed if some student has eval correlation > ``RECOVERY_THRESHOLD`` (0.95) with it; the rate
   is the mean over seeds. The ``recovery`` view of :mod:`relulab.results.query` is the same rule in
   SQL.

@@ -1,7 +1,7 @@
 """Teachers: deep FC and conv ReLU nets with the papers' discrete, distinct-row initialization.
 
-Luck Matters (docs/conventions.md): entries i.i.d. from ``weight_choices``, all-zero and repeated rows
-rejected, bias U(-0.5, 0.5), each row and its bias divided by |row| + 1e-5 (all layers).
+Luck Matters (docs/conventions.md): entries i.i.d. from ``weight_choices``, all-zero and repeated
+rows rejected, bias U(-0.5, 0.5), each row and its bias divided by |row| + 1e-5 (all layers).
 Student Specialization: bias constant -0.1, hidden rows to unit norm (bias untouched), output
 weights unnormalized; fan-out of hidden node i divided by (i+1)^p.
 """
