@@ -15,7 +15,11 @@ batch 16, S=32 seeds, batches drawn with replacement from a fixed per-seed train
 
 Both sides are warmed up (the compiled one compiles in its warm-up); the timed runs are
 interleaved and the best of ``--repeats`` is kept. Prints seed-steps/s for each and the ratios
-relulab/eager and relulab/compiled, for float32 and float64.
+relulab/eager and relulab/compiled, for float32 and float64, and the rate of the step's six
+batched GEMMs alone (``torch.bmm`` at its shapes): how close relulab's loop is to its GEMMs.
+
+On a shared or oversubscribed machine pass ``--threads 1``: two spinning OpenMP threads on
+busy cores run many times slower than one, and both sides suffer unequally.
 
 Usage: python benchmarks/anchors.py [--steps 1000] [--repeats 3] [--dtypes float32,float64]
        [--threads N] [--no-compile]
@@ -53,6 +57,27 @@ def relulab_rate(steps: int, dtype: str) -> float:
     """Seed-steps/s of relulab's training loop on the cell."""
     res = train(config(steps, dtype), range(SEEDS), max_steps=steps, device="cpu")
     return SEEDS * res.steps / res.loop_seconds
+
+
+def bmm_bound(dtype: str, steps: int) -> float:
+    """Seed-steps/s if a step were only its six batched GEMMs (``torch.bmm`` at the step's
+    shapes, S=32: forward 2, backward 4), no data, no elementwise work: the rate that a
+    faster step would have to beat with a faster GEMM."""
+    dt = getattr(torch, dtype)
+    d, n, c, b = 100, 50, 50, 16
+    shapes = [((b, d), (d, n)), ((b, n + 1), (n + 1, c)),  # forward
+              ((b, c), (c, n)), ((n + 1, b), (b, c)), ((d, b), (b, n)), ((1, b), (b, n))]
+    ops = [(torch.randn(SEEDS, *p, dtype=dt), torch.randn(SEEDS, *q, dtype=dt))
+           for p, q in shapes]
+    outs = [torch.empty(SEEDS, p[0], q[1], dtype=dt) for p, q in shapes]
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            for (a, w), o in zip(ops, outs, strict=True):
+                torch.bmm(a, w, out=o)
+        best = min(best, time.perf_counter() - t0)
+    return SEEDS * steps / best
 
 
 class Ensemble:
@@ -133,6 +158,7 @@ def measure(dtype: str, steps: int, repeats: int, compile_: bool) -> dict[str, f
         best["eager"] = max(best.get("eager", 0.0), eager.run(steps))
         if comp is not None:
             best["compiled"] = max(best.get("compiled", 0.0), comp.run(steps))
+        best["bmm"] = max(best.get("bmm", 0.0), bmm_bound(dtype, steps))
     if comp is not None:
         best["compile_s"] = compile_s
     return best
@@ -162,6 +188,8 @@ def main() -> None:
                      f"({r['relulab'] / r['compiled']:.1f}x, target >= 3x; compile and warm-up "
                      f"{r['compile_s']:.1f} s)")
         print(line)
+        print(f"  {dtype}: the step's six batched GEMMs alone (torch.bmm): {r['bmm']:,.0f} "
+              f"seed-steps/s; relulab runs at {r['relulab'] / r['bmm']:.2f} of that")
     print(f"load={os.getloadavg()[0]:.2f} (1-min) at the end")
 
 
