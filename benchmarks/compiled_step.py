@@ -12,6 +12,14 @@ best of ``--repeats``:
 Prints ms/step, eager/compiled, the one-time compile seconds (first call) and the largest
 relative difference of the parameters from the eager step's after the timed steps.
 
+Measured (torch 2.13 CPU, 1 thread, 2-core machine at load 1.5-2.3): float32 eager 1.66
+ms/step, method 0.97x, split 0.90x (compile 10.1 s with an empty inductor cache); float64
+eager 1.96 ms/step, method 0.95x, split 0.87x (compile 4.4 s), split within 6e-15 relative of
+eager in float64. The method form captures no graph (dynamo breaks at the ``out=`` ops that
+write into views of the working storage) and so runs eager; the split form captures the step
+but inductor calls the same batched GEMMs and its fused elementwise kernels do not make up
+for the graph calls. The engine therefore keeps the eager step.
+
 Usage: python benchmarks/compiled_step.py [--steps 200] [--repeats 5] [--threads 1]
        [--dtypes float32,float64] [--cpp-wrapper]
 """
