@@ -90,6 +90,23 @@ def test_synthetic_source_shared_teacher_shares_the_sets():
     assert torch.equal(ev[0], ev[1])
 
 
+def test_synthetic_source_members_of_one_seed_share_their_sets():
+    """Members of one seed in cells that differ in the teacher only (a sweep's p) get the
+    sets each would draw alone, bit for bit; a member of another distribution draws its own."""
+    base = with_overrides(get_preset("demo"), {"N": "64", "data.eval_size": "32"})
+    cfgs = [with_overrides(base, {"p": p}) for p in (0.0, 1.0, 0.0, 1.0)]
+    cfgs.append(with_overrides(base, {"data.std": 3.0}))
+    seeds = [0, 0, 1, 1, 0]
+    src = SyntheticSource.for_members(cfgs, seeds, "cpu")
+    tr, ev = src.train_inputs(), src.eval_inputs()
+    for i, (cfg, seed) in enumerate(zip(cfgs, seeds, strict=True)):
+        alone = SyntheticSource.for_members([cfg], [seed], "cpu")
+        assert torch.equal(tr[i], alone.train_inputs()[0])
+        assert torch.equal(ev[i], alone.eval_inputs()[0])
+    assert torch.equal(tr[0], tr[1]) and not torch.equal(tr[0], tr[2])
+    assert not torch.equal(tr[0], tr[4])
+
+
 def test_draw_same_data_in_both_precisions():
     x32 = draw("uniform", 2.0, (100, 3), generator=rng_generator(0, 0, "train"))
     x64 = draw("uniform", 2.0, (100, 3), generator=rng_generator(0, 0, "train"),

@@ -96,9 +96,18 @@ class SyntheticSource:
         return [generator(r, s, stream) for r, s in zip(self.root_seeds, seeds, strict=True)]
 
     def _per_seed(self, stream: str, n: int) -> Tensor:
-        gens = self.generators(stream, self.data_seeds)
-        xs = [draw(c.kind, c.std, (n, *self.input_shape), generator=g, dtype=self.dtype)
-              for c, g in zip(self.cfgs, gens, strict=True)]
+        """``(S, n, *input_shape)``: each member's set of ``stream``. Members with equal
+        (distribution, root seed, data seed) have equal sets (a sweep's cells of one seed),
+        so each distinct set is drawn once and stacked for every member that has it."""
+        assert self.data_seeds is not None
+        drawn: dict[tuple, Tensor] = {}
+        xs = []
+        for c, r, s in zip(self.cfgs, self.root_seeds, self.data_seeds, strict=True):
+            key = (c.kind, c.std, r, s)
+            if key not in drawn:
+                drawn[key] = draw(c.kind, c.std, (n, *self.input_shape),
+                                  generator=generator(r, s, stream), dtype=self.dtype)
+            xs.append(drawn[key])
         return torch.stack(xs).to(self.device)
 
     def eval_inputs(self) -> Tensor:

@@ -10,6 +10,10 @@ too); :class:`WorkingSGD` (ReLU nets the engine trains without per-step rules) k
 parameters in GEMM-friendly storage that the trained net's tensors are views of: row-major
 right operands, biases folded into the GEMMs, no allocation per step (1.2-2.5x faster on
 CPU at the paper sweep's shapes). :func:`fast_step` picks one.
+
+The working-storage step runs eager: under ``torch.compile`` (inductor, CPU) it is no faster
+at the smallest paper group, where per-op overhead weighs most (0.87-0.97x, plus seconds of
+compiling; ``benchmarks/compiled_step.py``).
 """
 
 from __future__ import annotations
