@@ -1,6 +1,7 @@
 """``relulab validate`` end to end: the quick suite has no differing row, a differing row exits
 1, bad input exits 2."""
 
+import csv
 import json
 import re
 
@@ -32,6 +33,13 @@ def test_quick_suite_passes_and_report_has_fidelity(tmp_path):
     n = {v: sum(c["verdict"] == v for c in claims) for v in ("agrees", "inconclusive")}
     counts = f"{n['agrees']} agree, 0 differ, {n['inconclusive']} inconclusive"
     assert f"{len(claims)} claims: {counts}" in res.output
+    # not a terminal: CSV tables on stdout, one line per claim, never wrapped
+    lines = [row for row in csv.reader(res.stdout.splitlines()) if row]
+    header = lines[0]
+    assert header[:2] == ["group", "claim"] and header[-1] == "verdict"
+    body = [row for row in lines if row != header]
+    assert len(body) == len(claims) and all(len(row) == len(header) for row in body)
+    assert {row[-1] for row in body} <= {"agrees", "inconclusive"}
     rep = runner.invoke(app, ["report", str(out)])
     assert rep.exit_code == 0, rep.output
     html = (out / "report.html").read_text()

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from relulab.cli.common import console, resolve_device, user_errors
+from relulab.cli.output import FormatOpt, emit_table, note, resolve_format
 from relulab.config import ConfigError
 from relulab.fidelity.claims import (
     AGREES,
@@ -46,6 +47,17 @@ def claims_table(title: str, claims: list[Claim]) -> Table:
     return table
 
 
+PLAIN_COLUMNS = ("group", "claim", "relulab", "reference", "statistic", "value", "difference",
+                 "interval", "margin", "detectable", "verdict")
+
+
+def plain_row(c: Claim) -> list:
+    """A claim as the machine formats (``--format csv|tsv|json``) write it: numbers as numbers."""
+    return [c.group, c.name, c.relulab, c.reference, c.statistic, c.value,
+            c.difference, interval_text(c), margin_text(c),
+            detectable_text(c), c.verdict]
+
+
 def verdict_counts(claims: list[Claim]) -> str:
     """``"40 agree, 0 differ, 2 inconclusive"``."""
     n = {v: sum(c.verdict == v for c in claims) for v in (AGREES, DIFFERS, INCONCLUSIVE)}
@@ -64,6 +76,7 @@ def validate(
              "default: the mode's)")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     progress: Annotated[bool, typer.Option(help="show progress bars")] = False,
+    fmt: FormatOpt = "auto",
 ) -> None:
     """Run relulab at the settings of every reference of the original code and of the
     papers' claims; print per claim relulab's value, the reference, the test, the difference
@@ -76,19 +89,24 @@ def validate(
     if out is not None:
         ensure_dir(out)  # fail before the work, not after it
 
+    drawn = resolve_format(fmt) == "table"
+
     def show(name: str, claims: list[Claim], seconds: float) -> None:
-        console.print(claims_table(f"{name}: {verdict_counts(claims)} ({seconds:.0f} s)",
-                                   claims))
+        title = f"{name}: {verdict_counts(claims)} ({seconds:.0f} s)"
+        if drawn:
+            console.print(claims_table(title, claims))
+        else:
+            emit_table(PLAIN_COLUMNS, [plain_row(c) for c in claims], title, fmt)
         for c in claims:
             if c.note:
-                console.print(f"  {c.group} / {c.name}: {c.note}")
+                note(f"  {c.group} / {c.name}: {c.note}", fmt)
 
     claims = run_validate("full" if full else "quick", checks=tuple(only or CHECKS),
                           device=str(dev), seeds=seeds, progress=progress, out=out,
                           on_check=show)
     failed = [c for c in claims if c.verdict == DIFFERS]
-    console.print(f"{len(claims)} claims: {verdict_counts(claims)}"
-                  + (f"; written to {out}/validate.json" if out is not None else ""))
+    note(f"{len(claims)} claims: {verdict_counts(claims)}"
+         + (f"; written to {out}/validate.json" if out is not None else ""), fmt)
     if failed:
         raise typer.Exit(code=1)
 
