@@ -42,7 +42,8 @@ from torch.func import functional_call, grad, stack_module_state, vmap
 
 from relulab import get_preset, with_overrides
 from relulab.nets.networks import predict
-from relulab.training.engine import build, train
+from relulab.training.engine import train
+from relulab.training.setup import build
 
 SEEDS = 32
 

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from relulab import get_preset, with_overrides
 from relulab.nets.networks import predict
-from relulab.training.engine import build
+from relulab.training.setup import build
 from relulab.training.fused import WorkingSGD
 from relulab.training.optim import loss_scale
 
