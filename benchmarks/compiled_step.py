@@ -39,9 +39,9 @@ from torch import Tensor
 
 from relulab import get_preset, with_overrides
 from relulab.nets.networks import predict
-from relulab.training.setup import build
 from relulab.training.fused import WorkingSGD
 from relulab.training.optim import loss_scale
+from relulab.training.setup import build
 
 MEMBERS = 192
 
