@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from relulab.api.results import Results
-from relulab.api.training import parse_seeds, resolve_device
+from relulab.api.training import parse_seeds
 from relulab.config import with_overrides
 from relulab.config.grid import DEFAULT_MAX_MEMBERS, Grid, SweepSpec
 from relulab.config.presets import get_preset
 from relulab.sweeps.executors import get_executor
 from relulab.sweeps.runner import run_sweep
+from relulab.training.setup import resolve_device
 
 
 def sweep(preset: str, *, out: str | os.PathLike,

@@ -11,9 +11,11 @@ from typing import Any
 import torch
 
 from relulab.config import ConfigError, RunConfig
+from relulab.config.inputs import parse_seeds as parse_seed_text
 from relulab.config.presets import get_preset
 from relulab.training.engine import TrainResult
 from relulab.training.engine import train as train_members
+from relulab.training.setup import resolve_device
 
 
 def parse_seeds(seeds: int | str | Sequence[int]) -> list[int]:
@@ -21,40 +23,9 @@ def parse_seeds(seeds: int | str | Sequence[int]) -> list[int]:
     given (ConfigError, one line, for anything else: no seeds, negative or repeated ones)."""
     if isinstance(seeds, bool):
         raise ConfigError(f"seeds must be a count, A:B or a list, got {seeds!r}")
-    if isinstance(seeds, int):
-        out = list(range(seeds))
-    elif isinstance(seeds, str):
-        text = seeds.strip()
-        try:
-            if ":" in text:
-                a, b = (int(v) for v in text.split(":"))
-                out = list(range(a, b))
-            elif "," in text:
-                out = [int(v) for v in text.split(",") if v.strip()]
-            else:
-                out = list(range(int(text)))
-        except ValueError:
-            raise ConfigError(f"seeds '{seeds}' are not N, A:B or a list like 1,5,9") from None
-    else:
-        out = [int(s) for s in seeds]
-    if not out:
-        raise ConfigError(f"seeds {seeds!r} name no seed")
-    if min(out) < 0 or len(set(out)) != len(out):
-        raise ConfigError(f"seeds must be distinct and >= 0, got {seeds!r}")
-    return out
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> CUDA when available, else the CPU (ConfigError for an unknown name)."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got '{device}'")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device cuda asked for, but torch sees no CUDA device")
-    return torch.device(device)
+    if isinstance(seeds, int | str):
+        return list(parse_seed_text(seeds))
+    return list(parse_seed_text("".join(f"{int(s)}," for s in seeds) or ","))  # a list
 
 
 def train(cfg: RunConfig | str, seeds: int | str | Sequence[int] = 4, *,

@@ -73,16 +73,11 @@ def _silence_stdout() -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an error."""
-    import torch
+    """``--device``: ``auto`` -> CUDA when available else CPU; ``cuda`` without a GPU is an
+    error (:func:`relulab.training.setup.resolve_device`)."""
+    from relulab.training.setup import resolve_device as resolve
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda, got '{name}'")
-    return torch.device(name)
+    return resolve(name, "--device")
 
 
 CONFIG_HELP = ("config file (.json, .toml, .yaml): a run's config.json (a full config) or "

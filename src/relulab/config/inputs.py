@@ -34,7 +34,7 @@ def parse_seeds(text: str | int) -> tuple[int, ...]:
             what = "the range A:B needs 0 <= A < B"
         elif "," in text:
             seeds = tuple(int(p) for p in text.split(",") if p.strip())
-            what = "seeds must be >= 0"
+            what = "a list needs at least one seed, each >= 0"
         else:
             seeds = tuple(range(int(text)))
             what = f"--seeds must be positive, got {text}"

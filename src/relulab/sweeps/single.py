@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from relulab.config.grid import Batch, Cell, Grid, SweepSpec
+from relulab.config.grid import Batch, Grid, SweepSpec
 from relulab.config.ids import iso_time
 from relulab.results.schema import result_rows
 from relulab.results.store import SweepStore, results_table, versions, write_json, write_parquet
 from relulab.sweeps.executors import batch_members, final_weights, final_weights_metadata
 
 
-def as_batch(cfg: Any, seeds: Sequence[int], cell: str | None = None) -> Batch:
-    """The one-cell batch of ``seeds`` of ``cfg`` (the cell is named after the grid point, here
-    none: the base cell)."""
-    spec = SweepSpec("", cfg, Grid(), tuple(seeds))
-    (base,) = spec.cells()
-    if cell is not None:
-        base = Cell(cell, base.point, base.config)
+def as_batch(cfg: Any, seeds: Sequence[int]) -> Batch:
+    """The one-cell batch of ``seeds`` of ``cfg`` (a sweep's base cell: no grid point)."""
+    (base,) = SweepSpec("", cfg, Grid(), tuple(seeds)).cells()
     return Batch((base,), tuple((0, int(s)) for s in seeds))
 
 
@@ -39,7 +36,8 @@ def write_run(out: str | os.PathLike, result: Any, layer_rows: list[dict], *, pr
     (cell,) = batch.cells
     timing = {"batch_id": batch.batch_id, "batch_seconds": result.seconds,
               "batch_members": len(result.seeds), "batch_steps": result.steps,
-              "started_at": iso_time(), "finished_at": iso_time(), "device": result.device}
+              "started_at": iso_time(time.time() - result.seconds), "finished_at": iso_time(),
+              "device": result.device}
     table = results_table(result_rows(batch, layer_rows, result.rows, timing, preset))
     spec = SweepSpec(preset, result.cfg, Grid(), tuple(result.seeds), tuple(overrides))
     with SweepStore.open(out) as store:

@@ -30,6 +30,7 @@ from relulab.config import RunConfig
 from relulab.data import DataSource, SyntheticSource, suggested
 from relulab.nets import rules as student_rules
 from relulab.nets.networks import Net
+from relulab.results.schema import SCALAR_COLUMNS
 from relulab.training import fused, optim, path
 from relulab.training.callbacks import Callback, StatsContext
 from relulab.training.checkpoint import TrainState
@@ -117,7 +118,7 @@ class TrainResult:
                 f"device={self.device})")
 
 
-_SCALAR_FRAME = ("seed", "member", "epoch", "step", "lr", "train_loss", "eval_loss", "diverged")
+_SCALAR_FRAME = ("seed", "member", "epoch", "step", *SCALAR_COLUMNS)
 
 
 # --- the training loop ---------------------------------------------------------------------

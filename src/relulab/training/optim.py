@@ -70,15 +70,15 @@ def loss_chunked(net: Net, x: Tensor, y: Tensor, loss: str = "mse",
     whose activations take about ``budget_bytes``: the whole output ``(S, N, c)`` (384 MB for
     192 members x 10000 samples x 50 outputs) is never held, so each chunk stays in cache."""
     s, n = x.shape[:2]
-    probe = forward(net, x[:, :1])
-    per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
-    size = max(1, budget_bytes // (x.element_size() * per_sample))
     total = torch.zeros(s, dtype=torch.float64, device=x.device)
     top = passes.top_layer(net) if loss != "cross_entropy" and net.depth > 0 else None
     if top is not None and net.plain_fc:  # fc: buffered chunks, those of every eval-loss pass
         for rows, post in passes.hidden_chunks(net, x, passes.eval_chunk(net, x)):
             total += passes.output_sq_error(post[-1], top, y[:, rows])
         return (total / n).to(x.dtype)
+    probe = forward(net, x[:, :1])
+    per_sample = sum(a.numel() for a in probe.post) + probe.output.numel()  # over S nets
+    size = max(1, budget_bytes // (x.element_size() * per_sample))
     body = hidden_only(net)
     for i in range(0, n, size):
         xc, yc = x[:, i:i + size], y[:, i:i + size]

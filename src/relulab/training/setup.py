@@ -182,6 +182,21 @@ def memory_estimate(cfg: RunConfig, members: int) -> int:
     return members * (data + (teacher + 3 * student + 2 * batch) * item)
 
 
+def resolve_device(device: str | torch.device, option: str = "device") -> torch.device:
+    """``auto`` -> CUDA when available, else the CPU; ``cpu`` or ``cuda`` as named (a
+    ``torch.device`` as it is). ConfigError (one line, naming ``option``) for another name or
+    for ``cuda`` without a CUDA device."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{option} cuda requested but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"{option} must be auto, cpu or cuda, got '{device}'")
+    return torch.device(device)
+
+
 def device_memory(device: torch.device | str) -> int:
     """Total memory of ``device`` in bytes (physical RAM for the CPU)."""
     import os
